@@ -19,6 +19,7 @@ const (
 	SubjectRequested = "factorial.requested"
 	SubjectComputed  = "factorial.computed"
 	SubjectFailed    = "factorial.failed"
+	SubjectProgress  = "factorial.progress"
 )
 
 // CalculatorDurable is the durable consumer shared by every calculator replica.
@@ -52,6 +53,13 @@ type Failed struct {
 	Error    string    `json:"error"`
 	Attempts int       `json:"attempts"`
 	FailedAt time.Time `json:"failed_at"`
+}
+
+// Progress tells how far the computation of n! is, about once a second while it runs.
+type Progress struct {
+	Number   int64     `json:"number"`
+	Progress float64   `json:"progress"` // 0 to 1, never decreasing for one computation
+	At       time.Time `json:"at"`
 }
 
 // Encode marshals an event payload.

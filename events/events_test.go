@@ -20,7 +20,8 @@ var samples = map[string]any{
 		Number: 20, Status: events.StatusDone, Key: "factorials/20.txt", Bucket: "results",
 		Checksum: strings.Repeat("ab", 32), Size: 19, Digits: 19, ComputeMS: 1, ComputedAt: time.Now().UTC(),
 	},
-	events.SubjectFailed: events.Failed{Number: 20, Error: "boom", Attempts: 3, FailedAt: time.Now().UTC()},
+	events.SubjectFailed:   events.Failed{Number: 20, Error: "boom", Attempts: 3, FailedAt: time.Now().UTC()},
+	events.SubjectProgress: events.Progress{Number: 20, Progress: 0.5, At: time.Now().UTC()},
 }
 
 func compile(t *testing.T, subject string) (*jsonschema.Schema, map[string]any) {
@@ -99,6 +100,7 @@ func TestSchemasRejectBadPayloads(t *testing.T) {
 		{events.SubjectRequested, `{"requested_at": "2026-01-01T00:00:00Z"}`},
 		{events.SubjectComputed, `{"number": 1, "status": "pending", "key": "k", "bucket": "", "checksum": "x", "size": 1, "digits": 1, "compute_ms": 0, "computed_at": "2026-01-01T00:00:00Z"}`},
 		{events.SubjectFailed, `{"number": 1, "error": "", "attempts": 0, "failed_at": "yesterday"}`},
+		{events.SubjectProgress, `{"number": 1, "progress": 1.5, "at": "2026-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.subject, func(t *testing.T) {

@@ -1,0 +1,3 @@
+module github.com/factorial-service/factorial/api-spec
+
+go 1.26.8

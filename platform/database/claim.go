@@ -1,0 +1,102 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Claim makes worker the one computing n when the row is pending, or computing with
+// HeartbeatAt before staleBefore (its worker died). A missing row is inserted as claimed (a
+// request published by someone other than the API). It sets status computing, Worker,
+// Attempts+1, StartedAt=HeartbeatAt=now and Progress 0, and returns the claimed row.
+//
+// ok is false, with no error, when the row is done, failed, or computing by a live worker;
+// rec is then the row as it stands. Claim is one statement: of many concurrent claims of n,
+// exactly one wins.
+func (f *Factorials) Claim(ctx context.Context, n int64, worker string, now, staleBefore time.Time) (rec Record, ok bool, err error) {
+	now = dbTime(now)
+	err = f.db.NewRaw(`INSERT INTO factorials
+			(number, status, attempts, worker, created_at, updated_at, requested_at, started_at, heartbeat_at)
+		VALUES (?, 'computing', 1, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (number) DO UPDATE SET
+			status = 'computing', worker = excluded.worker, attempts = factorials.attempts + 1,
+			progress = 0, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+			updated_at = excluded.updated_at
+		WHERE factorials.status = 'pending'
+		   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < ?))
+		RETURNING `+columns,
+		n, worker, now, now, now, now, now, dbTime(staleBefore)).Scan(ctx, &rec)
+	switch {
+	case err == nil:
+		return rec.utc(), true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return Record{}, false, fmt.Errorf("claim factorial %d for %s: %w", n, worker, err)
+	}
+	rec, err = f.Get(ctx, n)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("claim factorial %d for %s: %w", n, worker, err)
+	}
+	return rec, false, nil
+}
+
+// Heartbeat records that worker still computes n and how far it is (progress, kept within
+// 0..1). It returns an error wrapping ErrNotClaimed when worker no longer holds n.
+func (f *Factorials) Heartbeat(ctx context.Context, n int64, worker string, progress float64, now time.Time) error {
+	now = dbTime(now)
+	res, err := f.db.NewRaw(`UPDATE factorials SET progress = ?, heartbeat_at = ?, updated_at = ?
+		WHERE number = ? AND status = 'computing' AND worker = ?`,
+		clampProgress(progress), now, now, n, worker).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("heartbeat factorial %d for %s: %w", n, worker, err)
+	}
+	if changed, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("heartbeat factorial %d for %s: %w", n, worker, err)
+	} else if changed == 0 {
+		return fmt.Errorf("heartbeat factorial %d for %s: %w", n, worker, ErrNotClaimed)
+	}
+	return nil
+}
+
+// Complete records the result of n, computed by worker: status done, Progress 1, ComputedAt
+// now. It returns an error wrapping ErrNotClaimed when worker no longer holds n.
+func (f *Factorials) Complete(ctx context.Context, n int64, worker string, r Result, now time.Time) (Record, error) {
+	now = dbTime(now)
+	return f.finish(ctx, "complete", n, worker, `status = 'done', progress = 1, "key" = ?, bucket = ?,
+		checksum = ?, size = ?, digits = ?, compute_ms = ?, error = '', computed_at = ?, updated_at = ?`,
+		r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, now, now)
+}
+
+// Fail records that n cannot be computed, and why: status failed, Error reason. Requesting
+// n again retries it. It returns an error wrapping ErrNotClaimed when worker no longer holds n.
+func (f *Factorials) Fail(ctx context.Context, n int64, worker, reason string, now time.Time) (Record, error) {
+	return f.finish(ctx, "fail", n, worker, `status = 'failed', error = ?, updated_at = ?`, reason, dbTime(now))
+}
+
+// Release gives n back: computing → pending with RequestedAt now, for another worker to
+// claim (the worker shuts down, or met an error worth retrying). Attempts is kept. It
+// returns an error wrapping ErrNotClaimed when worker no longer holds n.
+func (f *Factorials) Release(ctx context.Context, n int64, worker string, now time.Time) error {
+	now = dbTime(now)
+	_, err := f.finish(ctx, "release", n, worker, `status = 'pending', worker = '', progress = 0,
+		started_at = NULL, heartbeat_at = NULL, requested_at = ?, updated_at = ?`, now, now)
+	return err
+}
+
+// finish applies set (with args) to n if worker holds its claim, and returns the new row.
+func (f *Factorials) finish(ctx context.Context, op string, n int64, worker, set string, args ...any) (Record, error) {
+	var rec Record
+	args = append(args, n, worker)
+	err := f.db.NewRaw(`UPDATE factorials SET `+set+`
+		WHERE number = ? AND status = 'computing' AND worker = ?
+		RETURNING `+columns, args...).Scan(ctx, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, fmt.Errorf("%s factorial %d for %s: %w", op, n, worker, ErrNotClaimed)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("%s factorial %d for %s: %w", op, n, worker, err)
+	}
+	return rec.utc(), nil
+}

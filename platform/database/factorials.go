@@ -1,0 +1,197 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Status is where a factorial request stands.
+type Status string
+
+// The life of a request: pending → computing → done, or failed (retried by requesting again).
+// A computing row goes back to pending when its worker releases it, and is taken over by
+// another worker when its heartbeat stops.
+const (
+	StatusPending   Status = "pending"
+	StatusComputing Status = "computing"
+	StatusDone      Status = "done"
+	StatusFailed    Status = "failed"
+)
+
+// Valid reports whether s is one of the four statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusComputing, StatusDone, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Record is the row of one factorial request, table factorials. Times are UTC.
+type Record struct {
+	bun.BaseModel `bun:"table:factorials" json:"-"`
+
+	Number    int64   `bun:"number,pk" json:"number"`
+	Status    Status  `bun:"status" json:"status"`
+	Attempts  int     `bun:"attempts" json:"attempts"` // times a calculator claimed it since it was last requested
+	Progress  float64 `bun:"progress" json:"progress"` // 0..1 while computing, 1 when done
+	Key       string  `bun:"key" json:"key"`           // object key of the decimal text
+	Bucket    string  `bun:"bucket" json:"bucket"`     // "" for local storage
+	Checksum  string  `bun:"checksum" json:"checksum"` // hex SHA-256 of the decimal text
+	Size      int64   `bun:"size" json:"size"`         // bytes of the decimal text
+	Digits    int64   `bun:"digits" json:"digits"`     // decimal digits of n!
+	ComputeMS int64   `bun:"compute_ms" json:"compute_ms"`
+	Error     string  `bun:"error" json:"error,omitempty"`   // why it failed
+	Worker    string  `bun:"worker" json:"worker,omitempty"` // who holds the claim while computing; after done or failed, who finished it
+
+	CreatedAt   time.Time  `bun:"created_at" json:"created_at"`
+	UpdatedAt   time.Time  `bun:"updated_at" json:"updated_at"`
+	RequestedAt time.Time  `bun:"requested_at" json:"requested_at"` // last time it became pending
+	StartedAt   *time.Time `bun:"started_at" json:"started_at,omitempty"`
+	HeartbeatAt *time.Time `bun:"heartbeat_at" json:"heartbeat_at,omitempty"`
+	ComputedAt  *time.Time `bun:"computed_at" json:"computed_at,omitempty"`
+}
+
+// Result is what a calculator reports when it completes a factorial.
+type Result struct {
+	Key, Bucket, Checksum   string
+	Size, Digits, ComputeMS int64
+}
+
+// Errors of the repository.
+var (
+	ErrNotFound   = errors.New("factorial not found")
+	ErrNotClaimed = errors.New("factorial not claimed by this worker")
+)
+
+// Factorials is the repository of factorial records. It is safe for concurrent use, and
+// every state change is one statement, so concurrent callers in any number of processes
+// see each change happen exactly once.
+type Factorials struct {
+	db *bun.DB
+}
+
+// NewFactorials returns the repository over db, whose schema is migrated.
+func NewFactorials(db *bun.DB) *Factorials {
+	return &Factorials{db: db}
+}
+
+// columns lists every column of Record, for SELECT and RETURNING. Listing them (rather than
+// "*") keeps an older binary working against a schema that has gained columns.
+const columns = `number, status, attempts, progress, "key", bucket, checksum, size, digits, compute_ms,
+	error, worker, created_at, updated_at, requested_at, started_at, heartbeat_at, computed_at`
+
+// Request records a request for n. created is true when this call made it pending: a new
+// row, or a failed row reset to pending for a retry (Attempts=0, Error cleared,
+// RequestedAt=now). Of many concurrent calls for the same n exactly one sees created=true.
+// Done, pending and computing rows are returned unchanged.
+func (f *Factorials) Request(ctx context.Context, n int64, now time.Time) (rec Record, created bool, err error) {
+	now = dbTime(now)
+	err = f.db.NewRaw(`INSERT INTO factorials (number, status, created_at, updated_at, requested_at)
+		VALUES (?, 'pending', ?, ?, ?)
+		ON CONFLICT (number) DO UPDATE SET
+			status = 'pending', attempts = 0, progress = 0, error = '', worker = '',
+			started_at = NULL, heartbeat_at = NULL,
+			requested_at = excluded.requested_at, updated_at = excluded.updated_at
+		WHERE factorials.status = 'failed'
+		RETURNING `+columns, n, now, now, now).Scan(ctx, &rec)
+	switch {
+	case err == nil:
+		return rec.utc(), true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return Record{}, false, fmt.Errorf("request factorial %d: %w", n, err)
+	}
+	// The row exists and is not failed: this call changed nothing.
+	rec, err = f.Get(ctx, n)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("request factorial %d: %w", n, err)
+	}
+	return rec, false, nil
+}
+
+// Get returns the record of n, or an error wrapping ErrNotFound.
+func (f *Factorials) Get(ctx context.Context, n int64) (Record, error) {
+	var rec Record
+	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials WHERE number = ?`, n).Scan(ctx, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, fmt.Errorf("get factorial %d: %w", n, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("get factorial %d: %w", n, err)
+	}
+	return rec.utc(), nil
+}
+
+// Stuck lists the rows to publish again: pending with RequestedAt before pendingBefore, and
+// computing with HeartbeatAt before staleBefore; oldest first (by RequestedAt for pending,
+// HeartbeatAt for computing), at most limit (which must be positive).
+func (f *Factorials) Stuck(ctx context.Context, pendingBefore, staleBefore time.Time, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list stuck factorials: limit %d is not positive", limit)
+	}
+	var recs []Record
+	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials
+		WHERE (status = 'pending' AND requested_at < ?)
+		   OR (status = 'computing' AND (heartbeat_at IS NULL OR heartbeat_at < ?))
+		ORDER BY CASE WHEN status = 'pending' THEN requested_at ELSE heartbeat_at END, number
+		LIMIT ?`, dbTime(pendingBefore), dbTime(staleBefore), limit).Scan(ctx, &recs)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("list stuck factorials: %w", err)
+	}
+	for i := range recs {
+		recs[i] = recs[i].utc()
+	}
+	return recs, nil
+}
+
+// Touch sets RequestedAt to now for a pending row, after the reconciler published it again,
+// so it is not listed by Stuck again until it has waited once more. Rows in any other state,
+// and missing rows, are left alone without error.
+func (f *Factorials) Touch(ctx context.Context, n int64, now time.Time) error {
+	now = dbTime(now)
+	_, err := f.db.NewRaw(`UPDATE factorials SET requested_at = ?, updated_at = ?
+		WHERE number = ? AND status = 'pending'`, now, now, n).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("touch factorial %d: %w", n, err)
+	}
+	return nil
+}
+
+// dbTime is t as stored: UTC, to the microsecond (PostgreSQL's precision, and the precision
+// of bun's SQLite text format), so what a caller passes is what it reads back.
+//
+// On SQLite, bun writes times as text, "2006-01-02 15:04:05.999999+00:00": with every time
+// in UTC, text order is time order even with the trailing zeros of the fraction cut
+// ("…:05+00:00" < "…:05.25+00:00" < "…:05.5+00:00", since '+' sorts before '.' and the
+// digits), which the comparisons in the queries rely on. The contract suite checks it.
+func dbTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// utc returns r with every time in UTC (drivers hand back fixed zones or time.Local).
+func (r Record) utc() Record {
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.UpdatedAt = r.UpdatedAt.UTC()
+	r.RequestedAt = r.RequestedAt.UTC()
+	for _, p := range []**time.Time{&r.StartedAt, &r.HeartbeatAt, &r.ComputedAt} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
+	}
+	return r
+}
+
+// clampProgress keeps a reported progress within 0..1 (NaN counts as 0).
+func clampProgress(p float64) float64 {
+	if math.IsNaN(p) || p < 0 {
+		return 0
+	}
+	return min(p, 1)
+}

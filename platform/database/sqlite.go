@@ -1,0 +1,107 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // the pure-Go "sqlite" driver: no cgo
+)
+
+// sqlitePragmas are applied by the driver to every new connection:
+//   - busy_timeout: another process (bin/migrate next to a running service) holding the write
+//     lock makes a statement wait up to 10 s instead of failing with SQLITE_BUSY;
+//   - journal_mode WAL: readers and the writer do not block each other;
+//   - synchronous FULL: a committed request survives a power cut (the 2xx promise);
+//   - foreign_keys: enforce them, as PostgreSQL does;
+//   - _txlock=immediate: a transaction takes the write lock at BEGIN, so two processes never
+//     deadlock upgrading read transactions.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+	"&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// openSQLite opens the SQLite database named by raw (see Open) with modernc.org/sqlite.
+//
+// The pool holds a single connection: SQLite allows one writer at a time anyway, and one
+// connection turns concurrent writers from many goroutines into a queue instead of
+// SQLITE_BUSY errors (and keeps ":memory:" one database). The price: code must not hold a
+// transaction open while it waits for another query on the same *bun.DB outside that
+// transaction, or it waits for itself.
+func openSQLite(ctx context.Context, raw string) (*bun.DB, error) {
+	dsn, path, err := sqliteDSN(raw)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("DATABASE_URL %s: create the directory of the SQLite file: %w", raw, err)
+		}
+	}
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL %s: open SQLite: %w", raw, err)
+	}
+	sqldb.SetMaxOpenConns(1)
+	sqldb.SetMaxIdleConns(1)
+	sqldb.SetConnMaxLifetime(0)
+	sqldb.SetConnMaxIdleTime(0)
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("DATABASE_URL %s: open SQLite: %w", raw, err)
+	}
+	return db, nil
+}
+
+// sqliteDSN turns a DATABASE_URL naming a SQLite file into the driver's DSN, with the
+// connection settings appended to any query the URL carries. path is the file on disk, ""
+// for an in-memory database.
+//
+//	data/factorial.db, /abs/factorial.db           a plain path
+//	sqlite://data/factorial.db, sqlite:///abs/f.db the same, relative or absolute
+//	sqlite:data/factorial.db                       the same
+//	file:data/factorial.db?mode=rwc                a SQLite URI, passed on as it is
+//	:memory:, sqlite://:memory:                    an in-memory database
+func sqliteDSN(raw string) (dsn, path string, err error) {
+	rest, query, _ := strings.Cut(raw, "?")
+	uri := false
+	switch lower := strings.ToLower(rest); {
+	case strings.HasPrefix(lower, "sqlite://"):
+		rest = rest[len("sqlite://"):]
+	case strings.HasPrefix(lower, "sqlite:"):
+		rest = rest[len("sqlite:"):]
+	case strings.HasPrefix(lower, "file:"):
+		uri = true
+		rest = rest[len("file:"):]
+	}
+	if rest == "" {
+		return "", "", fmt.Errorf("DATABASE_URL %q names no SQLite file: want a path such as data/factorial.db", raw)
+	}
+	if query != "" {
+		query += "&"
+	}
+	query += sqlitePragmas
+
+	if rest == ":memory:" || strings.Contains(query, "mode=memory") {
+		// A plain ":memory:" or a memory URI: nothing on disk.
+		if uri {
+			return "file:" + rest + "?" + query, "", nil
+		}
+		return ":memory:?" + query, "", nil
+	}
+	if uri {
+		// file:///abs/path and file://localhost/abs/path name /abs/path.
+		switch path = rest; {
+		case strings.HasPrefix(path, "//localhost/"):
+			path = path[len("//localhost"):]
+		case strings.HasPrefix(path, "///"):
+			path = path[2:]
+		}
+		return "file:" + rest + "?" + query, path, nil
+	}
+	return rest + "?" + query, rest, nil
+}

@@ -1,0 +1,48 @@
+// Package health serves the probes every service exposes: /healthz (the process is alive),
+// /readyz (its dependencies answer) and /metrics (Prometheus).
+package health
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check reports whether one dependency is reachable.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Mount adds /healthz, /readyz and /metrics to e.
+func Mount(e *echo.Echo, reg *prometheus.Registry, checks ...Check) {
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+		defer cancel()
+		status, code := map[string]string{}, http.StatusOK
+		for _, ch := range checks {
+			if err := ch.Ping(ctx); err != nil {
+				status[ch.Name], code = err.Error(), http.StatusServiceUnavailable
+				continue
+			}
+			status[ch.Name] = "ok"
+		}
+		return c.JSON(code, status)
+	})
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+}

@@ -1,0 +1,54 @@
+// Package natsbus connects the services to NATS JetStream: the embedded server, client
+// connections that survive server restarts, the provisioning of the FACTORIAL stream and its
+// consumers, and the watermill publisher and subscribers that run over them.
+package natsbus
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Dialer opens a new named connection. Every publisher and subscriber gets its own, since
+// closing a watermill subscriber drains its connection.
+type Dialer func(name string) (*nats.Conn, error)
+
+// NewDialer dials the servers in url (NATS_URL, comma-separated).
+func NewDialer(url string, log *slog.Logger) Dialer {
+	return func(name string) (*nats.Conn, error) {
+		nc, err := nats.Connect(url, connOptions(name, log)...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS_URL %s: %w", url, err)
+		}
+		return nc, nil
+	}
+}
+
+// connOptions reconnect forever, so a NATS restart never needs a service restart.
+func connOptions(name string, log *slog.Logger) []nats.Option {
+	log = log.With("conn", name)
+	return []nats.Option{
+		nats.Name(name),
+		nats.Timeout(5 * time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectBufSize(16 << 20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS async error", "subject", subject, "err", err)
+		}),
+	}
+}

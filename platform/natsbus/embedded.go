@@ -1,0 +1,100 @@
+package natsbus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Embedded is a nats-server with JetStream running inside this process.
+type Embedded struct {
+	srv *server.Server
+}
+
+// StartEmbedded starts a JetStream server storing its data under storeDir. addr is where it
+// also listens for outside clients ("host:port"), or "off" for in-process connections only.
+// An address already in use is an error, not a silent fallback.
+func StartEmbedded(storeDir, addr string, log *slog.Logger) (*Embedded, error) {
+	opts := &server.Options{
+		ServerName: "factorial-embedded",
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if addr == "off" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitAddr(addr)
+		if err != nil {
+			return nil, err
+		}
+		// nats-server only logs a failed bind; check it ourselves to fail with a clear line.
+		if port != server.RANDOM_PORT {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, fmt.Errorf("EMBEDDED_NATS_ADDR %s: %w (set EMBEDDED_NATS_ADDR to a free address, or off)", addr, err)
+			}
+			_ = l.Close()
+		}
+		opts.Host, opts.Port = host, port
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(15 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 15s")
+	}
+	if !opts.DontListen {
+		log.Info("embedded NATS listening", "url", srv.ClientURL())
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("EMBEDDED_NATS_ADDR %q is not host:port or off: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("EMBEDDED_NATS_ADDR %q: port must be 0 to 65535", addr)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+// ClientURL is the URL outside clients connect to ("" when listening is off).
+func (e *Embedded) ClientURL() string {
+	if e.srv.Addr() == nil {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Dialer returns a Dialer whose connections go in-process, never through the network.
+func (e *Embedded) Dialer(log *slog.Logger) Dialer {
+	return func(name string) (*nats.Conn, error) {
+		return nats.Connect("", append(connOptions(name, log), nats.InProcessServer(e.srv))...)
+	}
+}
+
+// Shutdown stops the server and waits until it has stopped.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}

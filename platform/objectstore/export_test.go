@@ -1,0 +1,18 @@
+package objectstore
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// PendingUploads counts the multipart uploads left open in the bucket of s.
+func PendingUploads(t *testing.T, s *S3) int {
+	t.Helper()
+	out, err := s.client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(s.cfg.Bucket)})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads: %v", err)
+	}
+	return len(out.Uploads)
+}

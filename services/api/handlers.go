@@ -1,0 +1,355 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/objectstore"
+)
+
+const (
+	maxBodyBytes = 1024
+	maxWait      = 60 * time.Second
+)
+
+// factorialJSON is the resource of GET and POST /api/v1/factorial.
+type factorialJSON struct {
+	Number          int64     `json:"number"`
+	Status          string    `json:"status"`
+	Progress        *float64  `json:"progress,omitempty"`
+	FactorialResult *string   `json:"factorial_result,omitempty"`
+	ResultURL       string    `json:"result_url,omitempty"`
+	Digits          int64     `json:"digits,omitempty"`
+	Size            int64     `json:"size,omitempty"`
+	Checksum        string    `json:"checksum,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// metadataJSON is the resource of GET /api/v1/factorial/metadata.
+type metadataJSON struct {
+	Number      int64      `json:"number"`
+	Status      string     `json:"status"`
+	Progress    float64    `json:"progress"`
+	Attempts    int        `json:"attempts"`
+	S3Key       string     `json:"s3_key,omitempty"`
+	Bucket      string     `json:"bucket,omitempty"`
+	Checksum    string     `json:"checksum,omitempty"`
+	Size        int64      `json:"size,omitempty"`
+	Digits      int64      `json:"digits,omitempty"`
+	ComputeMS   int64      `json:"compute_ms,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	ResultURL   string     `json:"result_url,omitempty"`
+	DownloadURL string     `json:"download_url,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	RequestedAt time.Time  `json:"requested_at"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	ComputedAt  *time.Time `json:"computed_at,omitempty"`
+}
+
+func resultURL(n int64) string { return fmt.Sprintf("/api/v1/factorial/%d?format=text", n) }
+
+func toFactorialJSON(res result) factorialJSON {
+	rec := res.Record
+	out := factorialJSON{
+		Number: rec.Number, Status: string(rec.Status), Error: rec.Error,
+		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(),
+	}
+	switch rec.Status {
+	case database.StatusDone:
+		one := 1.0
+		out.Progress, out.FactorialResult = &one, res.Text
+		out.ResultURL, out.Digits, out.Size, out.Checksum = resultURL(rec.Number), rec.Digits, rec.Size, rec.Checksum
+	case database.StatusPending, database.StatusComputing:
+		p := rec.Progress
+		out.Progress = &p
+	}
+	return out
+}
+
+// postFactorial records a request: 202 while it is pending or computing, 200 when done.
+func (s *Service) postFactorial(c echo.Context) error {
+	n, err := s.decodeRequest(c)
+	if err != nil {
+		return err
+	}
+	rec, err := s.results.request(c.Request().Context(), n)
+	if err != nil {
+		return err
+	}
+	if rec.Status == database.StatusDone {
+		res, err := s.results.get(c.Request().Context(), n, s.cfg.InlineResultMaxBytes)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, toFactorialJSON(res))
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/factorial/%d", n))
+	return c.JSON(http.StatusAccepted, toFactorialJSON(result{Record: rec}))
+}
+
+// decodeRequest reads {"number": n}. The OpenAPI validation has already checked its shape;
+// this is where the number is read exactly (1e3 and 1000.0 are refused, not rounded) and
+// held to MAX_NUMBER, which the document cannot know.
+func (s *Service) decodeRequest(c echo.Context) (int64, error) {
+	var body struct {
+		Number json.Number `json:"number"`
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return 0, problem(http.StatusBadRequest, "malformed JSON: %v; %s", err, s.hint())
+	}
+	if dec.More() {
+		return 0, problem(http.StatusBadRequest, "extra data after the JSON object; %s", s.hint())
+	}
+	n, err := strconv.ParseInt(body.Number.String(), 10, 64)
+	if err != nil {
+		return 0, problem(http.StatusBadRequest, "number %s is not a plain integer; %s", body.Number, s.hint())
+	}
+	if n < 0 || n > s.cfg.MaxNumber {
+		return 0, problem(http.StatusUnprocessableEntity, "number %d is out of range; %s", n, s.hint())
+	}
+	return n, nil
+}
+
+func (s *Service) hint() string {
+	return fmt.Sprintf("send {\"number\": n} with n an integer from 0 to %d", s.cfg.MaxNumber)
+}
+
+// pathNumber reads {number}; the OpenAPI validation has checked it is a non-negative int64.
+func (s *Service) pathNumber(c echo.Context) (int64, error) {
+	n, err := strconv.ParseInt(c.Param("number"), 10, 64)
+	if err != nil || n < 0 || n > s.cfg.MaxNumber {
+		return 0, problem(http.StatusBadRequest, "number in the path must be an integer from 0 to %d", s.cfg.MaxNumber)
+	}
+	return n, nil
+}
+
+func notRequested(n int64) error {
+	return problem(http.StatusNotFound, "%d! was never requested; POST {\"number\": %d} to /api/v1/factorial first", n, n)
+}
+
+// getFactorial answers with the result (JSON or text), or its status while it is not done.
+func (s *Service) getFactorial(c echo.Context) error {
+	n, err := s.pathNumber(c)
+	if err != nil {
+		return err
+	}
+	wait, err := parseWait(c.QueryParam("wait"))
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	text := wantsText(c.Request(), c.QueryParam("format"))
+	inlineMax := s.cfg.InlineResultMaxBytes
+	if text {
+		inlineMax = -1 // the digits are streamed, not inlined
+	}
+	res, err := s.results.get(ctx, n, inlineMax)
+	if errors.Is(err, errNotFound) {
+		return notRequested(n)
+	}
+	if err != nil {
+		return err
+	}
+	if wait > 0 && !finished(res.Record.Status) {
+		if res, err = s.waitFor(c, n, wait, inlineMax); err != nil {
+			return err
+		}
+	}
+	switch res.Record.Status {
+	case database.StatusDone:
+		if text {
+			return s.streamText(c, res.Record)
+		}
+		return c.JSON(http.StatusOK, toFactorialJSON(res))
+	case database.StatusFailed:
+		return c.JSON(http.StatusOK, toFactorialJSON(res))
+	default:
+		c.Response().Header().Set("Retry-After", "1")
+		return c.JSON(http.StatusAccepted, toFactorialJSON(res))
+	}
+}
+
+func finished(s database.Status) bool { return s == database.StatusDone || s == database.StatusFailed }
+
+// waitFor holds the request until n is computed or failed, or wait runs out.
+func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax int64) (result, error) {
+	ctx := c.Request().Context()
+	changes, cancel := s.broker.subscribe()
+	defer cancel()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	// Read again now that we listen: the result may have landed in between.
+	res, err := s.results.get(ctx, n, inlineMax)
+	if err != nil || finished(res.Record.Status) {
+		return res, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return result{}, ctx.Err()
+		case <-timer.C:
+			return res, nil
+		case ch := <-changes:
+			if ch.Number == n && (ch.Kind == kindComputed || ch.Kind == kindFailed) {
+				return s.results.get(ctx, n, inlineMax)
+			}
+		}
+	}
+}
+
+func parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, problem(http.StatusBadRequest, "wait %q is not a duration like 30s", v)
+	}
+	return min(d, maxWait), nil
+}
+
+// wantsText reports whether the client asked for the digits as text: format=text, or an
+// Accept header that names text/plain and not JSON.
+func wantsText(r *http.Request, format string) bool {
+	switch format {
+	case "text":
+		return true
+	case "json":
+		return false
+	}
+	accept := r.Header.Get(echo.HeaderAccept)
+	return strings.Contains(accept, "text/plain") && !strings.Contains(accept, "application/json")
+}
+
+// streamText serves the digits from the object store: ETag (their SHA-256), Range and
+// conditional requests through http.ServeContent, gzip when asked for and no range is.
+func (s *Service) streamText(c echo.Context, rec database.Record) error {
+	req, resp := c.Request(), c.Response()
+	obj, err := s.store.Open(req.Context(), rec.Key)
+	if errors.Is(err, objectstore.ErrNotFound) {
+		return fmt.Errorf("result of %d is recorded but its object %s is missing: %w", rec.Number, rec.Key, err)
+	}
+	if err != nil {
+		return fmt.Errorf("open result %d: %w", rec.Number, err)
+	}
+	defer obj.Close()
+	h := resp.Header()
+	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable") // n! never changes
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	h.Set("Content-Disposition", fmt.Sprintf("inline; filename=\"factorial-%d.txt\"", rec.Number))
+	modTime := rec.UpdatedAt
+	if rec.ComputedAt != nil {
+		modTime = *rec.ComputedAt
+	}
+	if req.Header.Get("Range") == "" && strings.Contains(req.Header.Get(echo.HeaderAcceptEncoding), "gzip") {
+		h.Set("ETag", fmt.Sprintf("%q", rec.Checksum+"-gzip"))
+		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, rec.Checksum+"-gzip") {
+			resp.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		h.Set(echo.HeaderContentEncoding, "gzip")
+		resp.WriteHeader(http.StatusOK)
+		if req.Method == http.MethodHead {
+			return nil
+		}
+		zw, _ := gzip.NewWriterLevel(resp, gzip.BestSpeed)
+		if _, err := io.Copy(zw, obj); err != nil {
+			return nil // the client went away; the status is already sent
+		}
+		return zw.Close()
+	}
+	h.Set("ETag", fmt.Sprintf("%q", rec.Checksum))
+	http.ServeContent(resp, req, "", modTime, obj)
+	return nil
+}
+
+// getMetadata answers with everything known about n except its digits.
+func (s *Service) getMetadata(c echo.Context) error {
+	n, err := s.pathNumber(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rec, err := s.records.Get(ctx, n)
+	if errors.Is(err, database.ErrNotFound) {
+		return notRequested(n)
+	}
+	if err != nil {
+		return fmt.Errorf("read record %d: %w", n, err)
+	}
+	out := metadataJSON{
+		Number: rec.Number, Status: string(rec.Status), Progress: rec.Progress, Attempts: rec.Attempts,
+		S3Key: rec.Key, Bucket: rec.Bucket, Checksum: rec.Checksum, Size: rec.Size, Digits: rec.Digits,
+		ComputeMS: rec.ComputeMS, Error: rec.Error,
+		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(), RequestedAt: rec.RequestedAt.UTC(),
+		StartedAt: utc(rec.StartedAt), ComputedAt: utc(rec.ComputedAt),
+	}
+	if rec.Status == database.StatusDone {
+		out.ResultURL = resultURL(n)
+		if p, ok := s.store.(objectstore.Presigner); ok {
+			if url, err := p.PresignGet(ctx, rec.Key, time.Hour); err == nil {
+				out.DownloadURL = url
+			}
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// streamEvents is a Server-Sent Events stream of the changes this replica sees.
+func (s *Service) streamEvents(c echo.Context) error {
+	changes, cancel := s.broker.subscribe()
+	defer cancel()
+	resp := c.Response()
+	resp.Header().Set(echo.HeaderContentType, "text/event-stream")
+	resp.Header().Set("Cache-Control", "no-cache")
+	resp.Header().Set("X-Accel-Buffering", "no")
+	resp.WriteHeader(http.StatusOK)
+	_, _ = resp.Write([]byte(": connected\n\n"))
+	resp.Flush()
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	ctx := c.Request().Context()
+	for {
+		var buf bytes.Buffer
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.done:
+			return nil
+		case <-keepAlive.C:
+			buf.WriteString(": keep-alive\n\n")
+		case ch := <-changes:
+			fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ch.Kind, ch.Data)
+		}
+		if _, err := resp.Write(buf.Bytes()); err != nil {
+			return nil
+		}
+		resp.Flush()
+	}
+}

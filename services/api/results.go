@@ -1,0 +1,184 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/platform/cache"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+)
+
+// Records is the API's view of the request records.
+type Records interface {
+	Request(ctx context.Context, n int64, now time.Time) (database.Record, bool, error)
+	Get(ctx context.Context, n int64) (database.Record, error)
+}
+
+// ResultReader opens stored results.
+type ResultReader interface {
+	Open(ctx context.Context, key string) (objectstore.Reader, error)
+}
+
+// Cache holds finished results (done records and, when small, their digits).
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Publisher publishes events (watermill's message.Publisher).
+type Publisher interface {
+	Publish(topic string, messages ...*message.Message) error
+}
+
+var errNotFound = errors.New("never requested")
+
+// results is the API's use cases: record requests, and read results through the cache.
+type results struct {
+	records  Records
+	store    ResultReader
+	cache    Cache
+	pub      Publisher
+	log      *slog.Logger
+	cacheMax int64 // results larger than this are not cached
+	cacheTTL time.Duration
+}
+
+// result is a record and, when small enough to carry, its digits. It is what the cache holds.
+type result struct {
+	Record database.Record `json:"record"`
+	Text   *string         `json:"text,omitempty"`
+}
+
+func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }
+
+// request records a request for n and, when that made it pending, queues it. The record
+// makes the request durable: if the publish fails, the calculators' reconciler publishes it
+// later, so the client is still told it was accepted.
+func (r *results) request(ctx context.Context, n int64) (database.Record, error) {
+	rec, created, err := r.records.Request(ctx, n, time.Now().UTC())
+	if err != nil {
+		return database.Record{}, fmt.Errorf("record request %d: %w", n, err)
+	}
+	if !created {
+		return rec, nil
+	}
+	payload, err := events.Encode(events.Requested{Number: n, RequestedAt: rec.RequestedAt.UTC()})
+	if err != nil {
+		return database.Record{}, err
+	}
+	msgID := fmt.Sprintf("requested/%d/%d", n, rec.RequestedAt.UnixMicro())
+	if err := r.pub.Publish(events.SubjectRequested, natsbus.NewMessage(payload, msgID)); err != nil {
+		r.log.Warn("publish factorial.requested failed; the reconciler will publish it", "number", n, "err", err)
+	}
+	return rec, nil
+}
+
+// get returns what is known of n, with its digits when it is done and they are at most
+// inlineMax bytes.
+func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, error) {
+	if res, ok := r.cached(ctx, n); ok && (res.Text != nil || res.Record.Size > inlineMax) {
+		return res, nil
+	}
+	rec, err := r.records.Get(ctx, n)
+	if errors.Is(err, database.ErrNotFound) {
+		return result{}, errNotFound
+	}
+	if err != nil {
+		return result{}, fmt.Errorf("read record %d: %w", n, err)
+	}
+	res := result{Record: rec}
+	if rec.Status != database.StatusDone {
+		return res, nil
+	}
+	if rec.Size <= inlineMax {
+		text, err := r.readText(ctx, rec)
+		if err != nil {
+			return result{}, err
+		}
+		res.Text = &text
+	}
+	r.fill(ctx, res)
+	return res, nil
+}
+
+func (r *results) cached(ctx context.Context, n int64) (result, bool) {
+	data, err := r.cache.Get(ctx, cacheKey(n))
+	if err != nil {
+		if !errors.Is(err, cache.ErrMiss) {
+			r.log.Warn("cache get", "number", n, "err", err)
+		}
+		return result{}, false
+	}
+	var res result
+	if err := json.Unmarshal(data, &res); err != nil {
+		r.log.Warn("cache entry unreadable; ignoring it", "number", n, "err", err)
+		return result{}, false
+	}
+	return res, true
+}
+
+// fill caches a done result; the digits only when they are small enough for the cache.
+func (r *results) fill(ctx context.Context, res result) {
+	if res.Record.Status != database.StatusDone {
+		return
+	}
+	if res.Record.Size > r.cacheMax {
+		res.Text = nil
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return
+	}
+	if err := r.cache.Set(ctx, cacheKey(res.Record.Number), data, r.cacheTTL); err != nil {
+		r.log.Warn("cache set", "number", res.Record.Number, "err", err)
+	}
+}
+
+// refresh brings the cache in line with an event: a computed result is cached (digits read
+// once here, so the first GET is a hit), anything else is dropped from the cache.
+func (r *results) refresh(ctx context.Context, n int64, done bool) {
+	if !done {
+		if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
+			r.log.Warn("cache delete", "number", n, "err", err)
+		}
+		return
+	}
+	rec, err := r.records.Get(ctx, n)
+	if err != nil || rec.Status != database.StatusDone {
+		return
+	}
+	res := result{Record: rec}
+	if rec.Size <= r.cacheMax {
+		text, err := r.readText(ctx, rec)
+		if err != nil {
+			r.log.Warn("read result for cache", "number", n, "err", err)
+			return
+		}
+		res.Text = &text
+	}
+	r.fill(ctx, res)
+}
+
+func (r *results) readText(ctx context.Context, rec database.Record) (string, error) {
+	obj, err := r.store.Open(ctx, rec.Key)
+	if err != nil {
+		return "", fmt.Errorf("open result %d: %w", rec.Number, err)
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	if err != nil {
+		return "", fmt.Errorf("read result %d: %w", rec.Number, err)
+	}
+	return string(data), nil
+}

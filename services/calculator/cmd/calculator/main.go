@@ -1,0 +1,118 @@
+// Command calculator runs the calculator service against external NATS, a database and an
+// object store, all configured through environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/factorial-service/factorial/migrations"
+	"github.com/factorial-service/factorial/platform/config"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/logging"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/services/calculator"
+	"github.com/factorial-service/factorial/services/calculator/factorial"
+)
+
+type settings struct {
+	HTTPAddr    string `env:"HTTP_ADDR" envDefault:":8081"`
+	NATSURL     string `env:"NATS_URL,required"`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	Storage     objectstore.Config
+	Log         logging.Config
+	Calculator  calculator.Config
+}
+
+func (s *settings) Validate() error { return s.Calculator.Validate() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "calculator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, environ []string, stderr io.Writer) error {
+	var cfg settings
+	if err := config.Load(environ, &cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Log, "calculator")
+	if err != nil {
+		return err
+	}
+
+	db, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Check(ctx, db); err != nil {
+		return err
+	}
+	store, err := objectstore.Open(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+
+	reg := health.NewRegistry()
+	svc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
+		Log:      log,
+		Dial:     natsbus.NewDialer(cfg.NATSURL, log),
+		Records:  database.NewFactorials(db),
+		Store:    store,
+		Engine:   calculator.EngineFunc(factorial.Write),
+		Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	health.Mount(e, reg,
+		health.Check{Name: "database", Ping: db.PingContext},
+		health.Check{Name: "nats", Ping: svc.Ping},
+		health.Check{Name: "storage", Ping: store.Ping},
+	)
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+		close(httpErr)
+	}()
+	log.Info("calculator started", "http", cfg.HTTPAddr, "concurrency", cfg.Calculator.Concurrency)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(runCtx) }()
+
+	select {
+	case err = <-httpErr:
+		cancel()
+		<-runErr
+	case err = <-runErr:
+	}
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx)
+	log.Info("calculator stopped")
+	return err
+}

@@ -1,0 +1,121 @@
+package factorial
+
+import (
+	"math"
+	"sync"
+)
+
+// factorial returns n! for 2 <= n <= MaxN. It multiplies primes, not the numbers 1..n: with the
+// primes grouped by the bits of their exponents (see exponentGroups),
+//
+//	n! = (...((g_K)^2 * g_(K-1))^2 * ...)^2 * g_0,   g_k = product of group k,
+//
+// so most of the work is a chain of squarings, each about twice the size of the one before, and
+// the g_k are balanced product trees computed concurrently beforehand.
+func (t *task) factorial(n uint64) (nat, error) {
+	groups := exponentGroups(n)
+	t.setTotal(estimateWork(groups))
+	if err := t.err(); err != nil {
+		return nil, err
+	}
+
+	parts := make([]nat, len(groups))
+	var wg sync.WaitGroup
+	for k, g := range groups {
+		wg.Go(func() { parts[k] = t.product(g) })
+	}
+	wg.Wait()
+	if err := t.err(); err != nil {
+		return nil, err
+	}
+
+	r := nat{1}
+	for k := len(parts) - 1; k >= 0; k-- {
+		if !isOne(r) {
+			r = t.sqr(r)
+		}
+		switch {
+		case isOne(parts[k]):
+		case isOne(r):
+			r = parts[k]
+		default:
+			r = t.mul(r, parts[k])
+		}
+		parts[k] = nil
+		if err := t.err(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func isOne(x nat) bool { return len(x) == 1 && x[0] == 1 }
+
+// leafWords is the number of words multiplied one by one at the leaves of a product tree.
+const leafWords = 16
+
+// product returns the product of the primes ps.
+func (t *task) product(ps []uint32) nat {
+	// Pack the primes into words below maxWord, then multiply the words as a balanced tree.
+	var words []uint64
+	w := uint64(1)
+	for _, p := range ps {
+		if w*uint64(p) >= maxWord {
+			words = append(words, w)
+			w = 1
+		}
+		w *= uint64(p)
+	}
+	words = append(words, w)
+	return t.productOfWords(words)
+}
+
+// productOfWords returns the product of ws (each below maxWord).
+func (t *task) productOfWords(ws []uint64) nat {
+	if t.stopped() {
+		return nil
+	}
+	if len(ws) <= leafWords {
+		z := natFromUint64(ws[0])
+		for _, w := range ws[1:] {
+			z = mulWord(z, w)
+		}
+		t.advance(int64(len(ws) * len(z) / 4))
+		return z
+	}
+	h := len(ws) / 2
+	var x, y nat
+	// A word is about 7 limbs; run the halves concurrently when they are worth a goroutine.
+	t.both(h*8, func() { x = t.productOfWords(ws[:h]) }, func() { y = t.productOfWords(ws[h:]) })
+	return t.mul(x, y)
+}
+
+// estimateWork estimates the work, in butterflies, of computing and writing the factorial whose
+// exponent groups are groups.
+func estimateWork(groups [][]uint32) int64 {
+	limbs := func(digits float64) int { return int(digits/limbDigits) + 1 }
+	var work int64
+	digits := make([]float64, len(groups))
+	for k, g := range groups {
+		for _, p := range g {
+			digits[k] += math.Log10(float64(p))
+		}
+		// The product tree: each level costs about as much as the top product.
+		l := limbs(digits[k])
+		for m := l; m > 2*leafWords*8; m /= 2 {
+			work += int64(l/m) * mulCost(m/2, m/2)
+		}
+	}
+	// The chain of squarings; lengths are tracked in digits, since rounding to limbs at every
+	// step would double with each squaring.
+	r := 0.0
+	for k := len(groups) - 1; k >= 0; k-- {
+		if r > 0 {
+			work += sqrCost(limbs(r))
+			r *= 2
+		}
+		work += mulCost(limbs(r), limbs(digits[k]))
+		r += digits[k]
+	}
+	return work + int64(limbs(r)) // writing costs about one unit per limb
+}

@@ -1,0 +1,110 @@
+package factorial
+
+import "math/bits"
+
+// nat is a non-negative integer in base 10^6: limbs in [0, 10^6), least significant first, with
+// no most significant zero limbs (zero is the empty nat). Working in a power of ten means the
+// decimal text falls out of the limbs directly, with no base conversion.
+type nat []uint32
+
+const (
+	limbBase   = 1_000_000
+	limbDigits = 6
+)
+
+// natFromUint64 returns x as a nat.
+func natFromUint64(x uint64) nat {
+	var z nat
+	for ; x > 0; x /= limbBase {
+		z = append(z, uint32(x%limbBase))
+	}
+	return z
+}
+
+// norm drops most significant zero limbs.
+func (z nat) norm() nat {
+	i := len(z)
+	for i > 0 && z[i-1] == 0 {
+		i--
+	}
+	return z[:i]
+}
+
+// mulWord returns x*m for m < 2^44, reusing x's storage when it has room.
+func mulWord(x nat, m uint64) nat {
+	var carry uint64
+	for i, d := range x {
+		v := uint64(d)*m + carry // < 10^6 * 2^44 + 2^44 < 2^64
+		x[i] = uint32(v % limbBase)
+		carry = v / limbBase
+	}
+	for ; carry > 0; carry /= limbBase {
+		x = append(x, uint32(carry%limbBase))
+	}
+	return x
+}
+
+// maxWord bounds the factors that mulWord accepts.
+const maxWord = 1 << 44
+
+// addAt adds y*base^k into z in place; z must be long enough to hold the sum.
+func addAt(z, y nat, k int) {
+	var carry uint32
+	i := k
+	for _, d := range y {
+		v := z[i] + d + carry
+		carry = 0
+		if v >= limbBase {
+			v -= limbBase
+			carry = 1
+		}
+		z[i] = v
+		i++
+	}
+	for ; carry > 0; i++ {
+		v := z[i] + 1
+		carry = 0
+		if v == limbBase {
+			v = 0
+			carry = 1
+		}
+		z[i] = v
+	}
+}
+
+// mulSchool returns x*y by long multiplication, for short operands.
+func mulSchool(x, y nat) nat {
+	acc := make([]uint64, len(x)+len(y))
+	for i, a := range x {
+		if a == 0 {
+			continue
+		}
+		row := acc[i : i+len(y)]
+		for j, b := range y {
+			row[j] += uint64(a) * uint64(b) // each term < 10^12; at most len(y) terms per cell
+		}
+	}
+	return carryOut(acc, make(nat, len(acc)))
+}
+
+// carryOut stores the coefficients acc, each below 2^64 - 2^45, as base-10^6 limbs in z
+// (len(z) >= len(acc)), which must be long enough for the value, and returns z normalised.
+func carryOut(acc []uint64, z nat) nat {
+	var carry uint64
+	for i, c := range acc {
+		v, over := bits.Add64(c, carry, 0)
+		if over != 0 {
+			panic("factorial: coefficient overflow") // excluded by the callers' bounds
+		}
+		z[i] = uint32(v % limbBase)
+		carry = v / limbBase
+	}
+	for i := len(acc); i < len(z); i++ {
+		z[i] = uint32(carry % limbBase)
+		carry /= limbBase
+	}
+	if carry != 0 {
+		panic("factorial: result longer than expected")
+	}
+	return z.norm()
+}

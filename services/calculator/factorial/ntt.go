@@ -1,0 +1,245 @@
+package factorial
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// Number-theoretic transforms modulo the prime p = 2^64 - 2^32 + 1.
+//
+// This prime has roots of unity of every power-of-two order up to 2^32, and its special form
+// makes reduction of a 128-bit product cheap (2^64 ≡ 2^32-1 and 2^96 ≡ -1 mod p). All values
+// passed between the helpers below are canonical, that is in [0, p).
+//
+// The forward transform is a decimation-in-frequency (Gentleman–Sande) transform that takes
+// natural order to bit-reversed order; the inverse is a decimation-in-time (Cooley–Tukey)
+// transform that takes bit-reversed order back to natural order. Pointwise products in between
+// do not care about the order, so no bit-reversal permutation is ever done.
+
+const (
+	modulus = 0xFFFFFFFF00000001
+	epsilon = 0xFFFFFFFF // 2^64 mod p
+
+	// generator generates the multiplicative group modulo p.
+	generator = 7
+
+	// tableLog is the largest transform level whose twiddle factors are kept in a table;
+	// larger levels combine a table entry with a small per-level table.
+	tableLog = 18
+
+	// leafLog is the size (log2) below which a transform runs iteratively in one goroutine;
+	// it is also the granularity of progress reports and cancellation checks.
+	leafLog = 12
+
+	// parallelLog is the size (log2) from which the two halves of a transform run concurrently.
+	parallelLog = 15
+)
+
+func addMod(a, b uint64) uint64 {
+	s, carry := bits.Add64(a, b, 0)
+	t, borrow := bits.Sub64(s, modulus, 0)
+	// Keep s only when the sum neither overflowed nor reached p.
+	mask := -(borrow &^ carry)
+	return t ^ ((t ^ s) & mask)
+}
+
+func subMod(a, b uint64) uint64 {
+	d, borrow := bits.Sub64(a, b, 0)
+	return d + (modulus & -borrow)
+}
+
+func mulMod(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	// a*b = hh*2^96 + hl*2^64 + lo ≡ lo - hh + hl*(2^32-1)  (mod p)
+	hh, hl := hi>>32, hi&epsilon
+	t, borrow := bits.Sub64(lo, hh, 0)
+	t -= epsilon & -borrow
+	r, carry := bits.Add64(t, hl*epsilon, 0)
+	r += epsilon & -carry
+	s, borrow := bits.Sub64(r, modulus, 0)
+	return s + (modulus & -borrow)
+}
+
+func powMod(a, e uint64) uint64 {
+	r := uint64(1)
+	for ; e > 0; e >>= 1 {
+		if e&1 == 1 {
+			r = mulMod(r, a)
+		}
+		a = mulMod(a, a)
+	}
+	return r
+}
+
+// rootOfUnity returns a primitive 2^k-th root of unity modulo p (k <= 32).
+func rootOfUnity(k int, inverse bool) uint64 {
+	w := powMod(generator, (modulus-1)>>k)
+	if inverse {
+		w = powMod(w, modulus-2)
+	}
+	return w
+}
+
+// powers returns w^0, w^1, ..., w^(n-1).
+func powers(w uint64, n int) []uint64 {
+	t := make([]uint64, n)
+	x := uint64(1)
+	for i := range t {
+		t[i] = x
+		x = mulMod(x, w)
+	}
+	return t
+}
+
+// twiddleTables caches, for each level k <= tableLog, the powers w^j (j < 2^(k-1)) of the
+// 2^k-th root of unity, forward and inverse. They are built on first use and never change.
+var twiddleTables = func() (t [2][tableLog + 1]func() []uint64) {
+	for inv := range 2 {
+		for k := 1; k <= tableLog; k++ {
+			t[inv][k] = sync.OnceValue(func() []uint64 {
+				return powers(rootOfUnity(k, inv == 1), 1<<(k-1))
+			})
+		}
+	}
+	return t
+}()
+
+// twiddles returns the twiddle factors of level k: for k <= tableLog the table itself; above it,
+// the table of level tableLog (coarse) and the powers of the level's root below 2^(k-tableLog)
+// (fine), so that w^j = coarse[j>>s] * fine[j&(2^s-1)] with s = k - tableLog.
+func twiddles(k int, inverse bool) (coarse, fine []uint64) {
+	inv := 0
+	if inverse {
+		inv = 1
+	}
+	if k <= tableLog {
+		return twiddleTables[inv][k](), nil
+	}
+	return twiddleTables[inv][tableLog](), powers(rootOfUnity(k, inverse), 1<<(k-tableLog))
+}
+
+// forward transforms a (length a power of two) in place, from natural to bit-reversed order.
+func (t *task) forward(a []uint64) {
+	n := len(a)
+	if n <= 1<<leafLog {
+		forwardLeaf(a)
+		t.advance(transformWork(n))
+		return
+	}
+	if t.stopped() {
+		return
+	}
+	k := bits.Len(uint(n)) - 1
+	half := n / 2
+	coarse, fine := twiddles(k, false)
+	t.parallel(n, func(lo, hi int) { dif(a[:half], a[half:], coarse, fine, lo, hi) }, half)
+	t.advance(int64(half))
+	t.both(n, func() { t.forward(a[:half]) }, func() { t.forward(a[half:]) })
+}
+
+// inverse undoes forward, except for the factor len(a), in place.
+func (t *task) inverse(a []uint64) {
+	n := len(a)
+	if n <= 1<<leafLog {
+		inverseLeaf(a)
+		t.advance(transformWork(n))
+		return
+	}
+	if t.stopped() {
+		return
+	}
+	k := bits.Len(uint(n)) - 1
+	half := n / 2
+	t.both(n, func() { t.inverse(a[:half]) }, func() { t.inverse(a[half:]) })
+	coarse, fine := twiddles(k, true)
+	t.parallel(n, func(lo, hi int) { dit(a[:half], a[half:], coarse, fine, lo, hi) }, half)
+	t.advance(int64(half))
+}
+
+// dif does the decimation-in-frequency butterflies x[j], y[j] for lo <= j < hi.
+func dif(x, y, coarse, fine []uint64, lo, hi int) {
+	if fine == nil {
+		w := coarse[lo:hi]
+		x, y = x[lo:hi], y[lo:hi]
+		for j := range x {
+			u, v := x[j], y[j]
+			x[j] = addMod(u, v)
+			y[j] = mulMod(subMod(u, v), w[j])
+		}
+		return
+	}
+	s := len(fine)
+	for j := lo; j < hi; j += s {
+		c := coarse[j/s]
+		xs, ys := x[j:j+s], y[j:j+s]
+		for i, f := range fine {
+			u, v := xs[i], ys[i]
+			xs[i] = addMod(u, v)
+			ys[i] = mulMod(subMod(u, v), mulMod(c, f))
+		}
+	}
+}
+
+// dit does the decimation-in-time butterflies x[j], y[j] for lo <= j < hi.
+func dit(x, y, coarse, fine []uint64, lo, hi int) {
+	if fine == nil {
+		w := coarse[lo:hi]
+		x, y = x[lo:hi], y[lo:hi]
+		for j := range x {
+			u, v := x[j], mulMod(y[j], w[j])
+			x[j] = addMod(u, v)
+			y[j] = subMod(u, v)
+		}
+		return
+	}
+	s := len(fine)
+	for j := lo; j < hi; j += s {
+		c := coarse[j/s]
+		xs, ys := x[j:j+s], y[j:j+s]
+		for i, f := range fine {
+			u, v := xs[i], mulMod(ys[i], mulMod(c, f))
+			xs[i] = addMod(u, v)
+			ys[i] = subMod(u, v)
+		}
+	}
+}
+
+// forwardLeaf is forward for small a, level by level.
+func forwardLeaf(a []uint64) {
+	n := len(a)
+	for m := n; m >= 2; m >>= 1 {
+		h := m / 2
+		if h == 1 {
+			for s := 0; s < n; s += 2 {
+				u, v := a[s], a[s+1]
+				a[s], a[s+1] = addMod(u, v), subMod(u, v)
+			}
+			break
+		}
+		w, _ := twiddles(bits.Len(uint(m))-1, false)
+		for s := 0; s < n; s += m {
+			dif(a[s:s+h], a[s+h:s+m], w, nil, 0, h)
+		}
+	}
+}
+
+// inverseLeaf is inverse for small a, level by level.
+func inverseLeaf(a []uint64) {
+	n := len(a)
+	for s := 0; s+1 < n; s += 2 {
+		u, v := a[s], a[s+1]
+		a[s], a[s+1] = addMod(u, v), subMod(u, v)
+	}
+	for m := 4; m <= n; m <<= 1 {
+		h := m / 2
+		w, _ := twiddles(bits.Len(uint(m))-1, true)
+		for s := 0; s < n; s += m {
+			dit(a[s:s+h], a[s+h:s+m], w, nil, 0, h)
+		}
+	}
+}
+
+// transformWork is the number of butterflies in a transform of length n, the unit of progress.
+func transformWork(n int) int64 {
+	return int64(n/2) * int64(bits.Len(uint(n))-1)
+}

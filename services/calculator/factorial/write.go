@@ -1,0 +1,95 @@
+// Package factorial computes n! and streams its decimal text.
+//
+// The number is built directly in base 10^6 (see nat), from the prime factorisation of n!, with
+// products by number-theoretic transform over all cores; its decimal text is then just the
+// limbs printed one after the other, so no binary-to-decimal conversion is ever needed.
+package factorial
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// MaxN is the largest n that Write accepts. n! for MaxN has about 756 million digits, and
+// computing it takes a few gigabytes of memory.
+const MaxN = 100_000_000
+
+// ErrTooLarge is returned by Write for n > MaxN.
+var ErrTooLarge = fmt.Errorf("factorial: n is larger than %d", MaxN)
+
+// Write computes n! and writes its decimal text (no sign, no newline, no leading zeros) to w.
+// progress, if not nil, is called with a fraction in [0,1] that never decreases, at least every
+// few hundred milliseconds of work on large n, and finally with 1. Write returns the number of
+// digits written. It stops promptly (well under a second) with ctx.Err() when ctx is cancelled.
+func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (digits int64, err error) {
+	if n > MaxN {
+		return 0, ErrTooLarge
+	}
+	t := newTask(ctx, progress)
+	defer t.close()
+	t.report(0)
+
+	x := nat{1}
+	if n >= 2 {
+		if x, err = t.factorial(n); err != nil {
+			return 0, err
+		}
+	}
+	if digits, err = t.writeDecimal(w, x); err != nil {
+		return digits, err
+	}
+	t.report(1)
+	return digits, nil
+}
+
+// writeBuffer is the size of the chunks in which the text is written.
+const writeBuffer = 256 << 10
+
+// writeDecimal writes the decimal text of x (x > 0) to w, most significant digits first.
+func (t *task) writeDecimal(w io.Writer, x nat) (int64, error) {
+	var written int64
+	buf := make([]byte, 0, writeBuffer)
+	flush := func() error {
+		if err := t.err(); err != nil {
+			return err
+		}
+		n, err := w.Write(buf)
+		written += int64(n)
+		if err == nil && n < len(buf) {
+			err = io.ErrShortWrite
+		}
+		buf = buf[:0]
+		return err
+	}
+
+	top := len(x) - 1
+	buf = strconv.AppendUint(buf, uint64(x[top]), 10)
+	for i := top - 1; i >= 0; i-- {
+		if len(buf)+limbDigits > cap(buf) {
+			if err := flush(); err != nil {
+				return written, err
+			}
+			t.advance(writeBuffer / limbDigits)
+		}
+		buf = appendLimb(buf, x[i])
+	}
+	if err := flush(); err != nil {
+		return written, err
+	}
+	return written, nil
+}
+
+// pairs holds the two-digit decimal texts "00" to "99".
+const pairs = "0001020304050607080910111213141516171819" +
+	"2021222324252627282930313233343536373839" +
+	"4041424344454647484950515253545556575859" +
+	"6061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendLimb appends the six decimal digits of d < 10^6, with leading zeros.
+func appendLimb(buf []byte, d uint32) []byte {
+	a, b, c := d/10000, d/100%100, d%100
+	return append(buf, pairs[2*a], pairs[2*a+1], pairs[2*b], pairs[2*b+1], pairs[2*c], pairs[2*c+1])
+}

@@ -1,0 +1,151 @@
+package factorial
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/bits"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestWriteReportsMonotoneProgressEndingAtOne(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		got     []float64
+		last    time.Time
+		maxGap  time.Duration
+		started = time.Now()
+	)
+	last = started
+	progress := func(f float64) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		maxGap = max(maxGap, now.Sub(last))
+		last = now
+		got = append(got, f)
+	}
+	if _, err := Write(context.Background(), 1_000_000, io.Discard, progress); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 100 {
+		t.Errorf("only %d progress reports, want at least 100", len(got))
+	}
+	if got[0] != 0 || got[len(got)-1] != 1 {
+		t.Errorf("progress goes from %v to %v, want 0 to 1", got[0], got[len(got)-1])
+	}
+	for i, f := range got {
+		if f < 0 || f > 1 || (i > 0 && f < got[i-1]) {
+			t.Fatalf("report %d is %v after %v: not monotone within [0,1]", i, f, got[max(i-1, 0)])
+		}
+	}
+	t.Logf("%d reports in %v, longest gap %v", len(got), time.Since(started), maxGap)
+}
+
+func TestWriteStopsPromptlyWhenCancelled(t *testing.T) {
+	tests := []struct {
+		name  string
+		n     uint64
+		after time.Duration
+	}{
+		{"before start", 10_000_000, 0},
+		{"while sieving or multiplying", 10_000_000, 50 * time.Millisecond},
+		{"while squaring", 10_000_000, 700 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.after == 0 {
+				cancel()
+			} else {
+				time.AfterFunc(tt.after, cancel)
+			}
+			done := make(chan error, 1)
+			var cancelled time.Time
+			go func() {
+				_, err := Write(ctx, tt.n, io.Discard, nil)
+				done <- err
+			}()
+			<-ctx.Done()
+			cancelled = time.Now()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("err = %v, want context.Canceled", err)
+				}
+				t.Logf("returned %v after cancellation", time.Since(cancelled))
+			case <-time.After(time.Second):
+				t.Fatal("Write still running 1s after cancellation")
+			}
+		})
+	}
+}
+
+// cancellingWriter cancels its context on the first write.
+type cancellingWriter struct{ cancel context.CancelFunc }
+
+func (w cancellingWriter) Write(p []byte) (int, error) {
+	w.cancel()
+	return len(p), nil
+}
+
+func TestWriteStopsWhenCancelledWhileWriting(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	digits, err := Write(ctx, 1_000_000, cancellingWriter{cancel}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if digits == 0 || digits > writeBuffer {
+		t.Errorf("digits = %d, want one buffer's worth (at most %d)", digits, writeBuffer)
+	}
+}
+
+// residueWriter computes the value of the decimal text written to it modulo a prime q < 2^63.
+type residueWriter struct {
+	q, r   uint64
+	digits int64
+}
+
+func (w *residueWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		hi, lo := bits.Mul64(w.r, 10)
+		_, w.r = bits.Div64(hi, lo+uint64(c-'0'), w.q) // lo+digit cannot overflow: lo <= 10*(q-1)
+	}
+	w.digits += int64(len(p))
+	return len(p), nil
+}
+
+// TestWriteLargeNResidues checks n! beyond the reference vectors by its residues modulo two
+// primes larger than n, computed directly.
+func TestWriteLargeNResidues(t *testing.T) {
+	ns := []uint64{2_000_003, 10_000_000}
+	if testing.Short() {
+		ns = ns[:1]
+	}
+	primes := []uint64{1<<61 - 1, 1<<31 - 1}
+	for _, n := range ns {
+		ws := make([]*residueWriter, len(primes))
+		mw := make([]io.Writer, len(primes))
+		for i, q := range primes {
+			ws[i] = &residueWriter{q: q}
+			mw[i] = ws[i]
+		}
+		if _, err := Write(context.Background(), n, io.MultiWriter(mw...), nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			want := uint64(1)
+			for i := uint64(2); i <= n; i++ {
+				hi, lo := bits.Mul64(want, i)
+				_, want = bits.Div64(hi, lo, w.q)
+			}
+			if w.r != want {
+				t.Errorf("n=%d: text is %d mod %d, want %d", n, w.r, w.q, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,46 @@
+// Command standalone runs the whole factorial service in one process with nothing installed:
+// embedded NATS, SQLite, local disk and an in-process cache under DATA_DIR.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/factorial-service/factorial/platform/config"
+	"github.com/factorial-service/factorial/platform/logging"
+	"github.com/factorial-service/factorial/services/standalone"
+)
+
+type settings struct {
+	standalone.Config
+	Log logging.Config
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "standalone:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, environ []string, stderr io.Writer) error {
+	var cfg settings
+	if err := config.Load(environ, &cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Log, "factorial")
+	if err != nil {
+		return err
+	}
+	app, err := standalone.Start(ctx, cfg.Config, standalone.Deps{Log: log})
+	if err != nil {
+		return err
+	}
+	return app.Wait()
+}

@@ -1,0 +1,234 @@
+// Package standalone runs the whole factorial service in one process: the API and the
+// calculator over an embedded NATS server, SQLite, local disk and an in-process cache. It is
+// the zero-setup default behind `make run`, and what the end-to-end tests start.
+//
+// Any of the servers can still be external: NATS_URL, DATABASE_URL, REDIS_URL and STORAGE
+// replace the embedded piece they name.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/factorial-service/factorial/migrations"
+	"github.com/factorial-service/factorial/platform/cache"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/services/api"
+	"github.com/factorial-service/factorial/services/calculator"
+	"github.com/factorial-service/factorial/services/calculator/factorial"
+)
+
+// Config is the standalone process's settings.
+type Config struct {
+	HTTPAddr         string `env:"HTTP_ADDR" envDefault:":8080"`
+	DataDir          string `env:"DATA_DIR" envDefault:"./data"`
+	NATSURL          string `env:"NATS_URL"`
+	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
+	DatabaseURL      string `env:"DATABASE_URL"` // default DATA_DIR/factorial.db
+	RedisURL         string `env:"REDIS_URL"`    // unset: in-process cache
+	CacheEntries     int    `env:"CACHE_ENTRIES" envDefault:"1000"`
+	Storage          objectstore.Config
+	API              api.Config
+	Calculator       calculator.Config
+}
+
+// Validate checks what parsing alone cannot.
+func (c *Config) Validate() error {
+	if err := c.API.Validate(); err != nil {
+		return err
+	}
+	if c.CacheEntries < 1 {
+		return errors.New("CACHE_ENTRIES must be 1 or more")
+	}
+	return c.Calculator.Validate()
+}
+
+// Deps lets tests replace the engine (nil: the fast one).
+type Deps struct {
+	Log    *slog.Logger
+	Engine calculator.Engine
+}
+
+// App is a started standalone service.
+type App struct {
+	addr    net.Addr
+	errc    chan error
+	natsURL string
+}
+
+// Start builds everything, starts serving HTTP on cfg.HTTPAddr, and runs until ctx is
+// cancelled; Wait returns once it has shut down.
+func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
+	log := d.Log
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+
+	app = &App{errc: make(chan error, 1)}
+	dial, natsURL, shutdownNATS, err := startNATS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, shutdownNATS)
+	app.natsURL = natsURL
+
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { _ = db.Close() })
+
+	if cfg.Storage.Kind == "" || cfg.Storage.Kind == objectstore.KindLocal {
+		if cfg.Storage.LocalDir == "" {
+			cfg.Storage.LocalDir = filepath.Join(cfg.DataDir, "objects")
+		}
+	}
+	store, err := objectstore.Open(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	resultCache, closeCache, err := openCache(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, closeCache)
+
+	engine := d.Engine
+	if engine == nil {
+		engine = calculator.EngineFunc(factorial.Write)
+	}
+	records := database.NewFactorials(db)
+	reg := health.NewRegistry()
+	calc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
+		Log: log.With("component", "calculator"), Dial: dial, Records: records,
+		Store: store, Engine: engine, Registry: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	apiSvc, err := api.New(ctx, cfg.API, api.Deps{
+		Log: log.With("component", "api"), Dial: dial, Records: records, Store: store,
+		Cache: resultCache, Registry: reg,
+		Checks: []health.Check{{Name: "database", Ping: db.PingContext}, {Name: "calculator", Ping: calc.Ping}},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	app.addr = ln.Addr()
+	srv := &http.Server{Handler: apiSvc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { errs <- calc.Run(runCtx) })
+	wg.Go(func() { errs <- apiSvc.Run(runCtx) })
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	})
+	<-calc.Running()
+	<-apiSvc.Running()
+	log.Info("factorial service ready", "http", app.addr.String(), "data_dir", cfg.DataDir, "nats", natsURL)
+
+	go func() {
+		var first error
+		select {
+		case <-runCtx.Done():
+		case first = <-errs:
+		}
+		log.Info("shutting down")
+		// Reverse order of start: stop taking HTTP requests, then the consumers, then the
+		// connections, the database and NATS.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		stop()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			first = errors.Join(first, err)
+		}
+		cleanup()
+		log.Info("stopped")
+		app.errc <- first
+	}()
+	return app, nil
+}
+
+// Addr is where the HTTP server listens.
+func (a *App) Addr() net.Addr { return a.addr }
+
+// NATSURL is the URL outside subscribers can use ("" when the embedded server does not listen).
+func (a *App) NATSURL() string { return a.natsURL }
+
+// Wait blocks until the service has shut down and returns why it stopped, if not asked to.
+func (a *App) Wait() error { return <-a.errc }
+
+func startNATS(cfg Config, log *slog.Logger) (natsbus.Dialer, string, func(), error) {
+	if cfg.NATSURL != "" {
+		return natsbus.NewDialer(cfg.NATSURL, log), cfg.NATSURL, func() {}, nil
+	}
+	ns, err := natsbus.StartEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.EmbeddedNATSAddr, log)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return ns.Dialer(log), ns.ClientURL(), ns.Shutdown, nil
+}
+
+func openDatabase(ctx context.Context, cfg Config) (*bun.DB, error) {
+	url := cfg.DatabaseURL
+	if url == "" {
+		url = filepath.Join(cfg.DataDir, "factorial.db")
+	}
+	db, err := database.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrations.Up(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+type resultCache interface {
+	api.Cache
+	Ping(ctx context.Context) error
+}
+
+func openCache(cfg Config) (resultCache, func(), error) {
+	if cfg.RedisURL == "" {
+		return cache.NewMemory(cfg.CacheEntries), func() {}, nil
+	}
+	r, err := cache.OpenRedis(cfg.RedisURL, "factorial:")
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, func() { _ = r.Close() }, nil
+}
