@@ -1,0 +1,51 @@
+# The two set-up commands are `make run` (the whole service, nothing installed) and
+# `make test` (every test of every module). See README.md.
+
+MODULES := events platform migrations services/api services/calculator services/standalone api-spec
+BINARIES := api calculator migrate standalone
+GO ?= go
+
+.PHONY: all build run test test-race vet bench bench-compute tidy clean $(addprefix bin/,$(BINARIES))
+
+all: build
+
+build: $(addprefix bin/,$(BINARIES))
+
+bin/api:
+	$(GO) build -o $@ ./services/api/cmd/api
+bin/calculator:
+	$(GO) build -o $@ ./services/calculator/cmd/calculator
+bin/migrate:
+	$(GO) build -o $@ ./migrations/cmd/migrate
+bin/standalone:
+	$(GO) build -o $@ ./services/standalone/cmd/standalone
+
+# The embedded profile: NATS, SQLite, local disk and cache in one process, data under DATA_DIR.
+run: bin/standalone
+	./bin/standalone
+
+# Every module's tests. Suites that need PostgreSQL, Redis or an external NATS run when
+# TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_NATS_URL are set, and are skipped (and listed
+# at the end) when not; TEST_REQUIRE_SERVERS=1 turns such a skip into a failure.
+test:
+	@MODULES="$(MODULES)" GO="$(GO)" bash scripts/test.sh
+
+test-race:
+	@MODULES="$(MODULES)" GO="$(GO)" GOFLAGS="$(GOFLAGS) -race" bash scripts/test.sh
+
+vet:
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+
+# Go benchmarks of the factorial engine, then the comparison table with GMP.
+bench:
+	cd services/calculator && $(GO) test -run '^$$' -bench . -benchmem ./factorial/
+	$(MAKE) bench-compute
+
+bench-compute:
+	cd services/calculator && $(GO) run ./cmd/bench-compute
+
+tidy:
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,135 @@
+// Command api runs the REST API against external NATS, a database, an object store and,
+// when REDIS_URL is set, Redis; all configured through environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/factorial-service/factorial/migrations"
+	"github.com/factorial-service/factorial/platform/cache"
+	"github.com/factorial-service/factorial/platform/config"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/logging"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/services/api"
+)
+
+type settings struct {
+	HTTPAddr     string `env:"HTTP_ADDR" envDefault:":8080"`
+	NATSURL      string `env:"NATS_URL,required"`
+	DatabaseURL  string `env:"DATABASE_URL,required"`
+	RedisURL     string `env:"REDIS_URL"` // unset: in-process cache
+	CachePrefix  string `env:"CACHE_PREFIX" envDefault:"factorial:"`
+	CacheEntries int    `env:"CACHE_ENTRIES" envDefault:"1000"`
+	Storage      objectstore.Config
+	Log          logging.Config
+	API          api.Config
+}
+
+func (s *settings) Validate() error {
+	if s.CacheEntries < 1 {
+		return errors.New("CACHE_ENTRIES must be 1 or more")
+	}
+	return s.API.Validate()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+type resultCache interface {
+	api.Cache
+	Ping(ctx context.Context) error
+}
+
+func run(ctx context.Context, environ []string, stderr io.Writer) error {
+	var cfg settings
+	if err := config.Load(environ, &cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.Log, "api")
+	if err != nil {
+		return err
+	}
+
+	db, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Check(ctx, db); err != nil {
+		return err
+	}
+	store, err := objectstore.Open(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	var results resultCache = cache.NewMemory(cfg.CacheEntries)
+	if cfg.RedisURL != "" {
+		r, err := cache.OpenRedis(cfg.RedisURL, cfg.CachePrefix)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		results = r
+	}
+
+	svc, err := api.New(ctx, cfg.API, api.Deps{
+		Log:      log,
+		Dial:     natsbus.NewDialer(cfg.NATSURL, log),
+		Records:  database.NewFactorials(db),
+		Store:    store,
+		Cache:    results,
+		Registry: health.NewRegistry(),
+		Checks:   []health.Check{{Name: "database", Ping: db.PingContext}},
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+		close(httpErr)
+	}()
+	log.Info("api started", "http", cfg.HTTPAddr)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(runCtx) }()
+
+	select {
+	case err = <-httpErr:
+	case <-ctx.Done():
+	case err = <-runErr:
+	}
+	// Stop taking requests first, then the event router.
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx)
+	cancel()
+	if rerr := <-runErr; err == nil {
+		err = rerr
+	}
+	log.Info("api stopped")
+	return err
+}
