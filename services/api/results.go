@@ -88,6 +88,9 @@ func (r *results) request(ctx context.Context, n int64) (database.Record, error)
 // inlineMax bytes.
 func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, error) {
 	if res, ok := r.cached(ctx, n); ok && (res.Text != nil || res.Record.Size > inlineMax) {
+		if res.Record.Size > inlineMax {
+			res.Text = nil
+		}
 		return res, nil
 	}
 	rec, err := r.records.Get(ctx, n)

@@ -30,5 +30,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress)
+	for _, outcome := range []string{"done", "duplicate", "retry", "failed", "malformed"} {
+		m.outcomes.WithLabelValues(outcome) // every series exists from the start, at 0
+	}
 	return m
 }

@@ -3,10 +3,14 @@ module github.com/factorial-service/factorial/services/standalone
 go 1.26.8
 
 require (
+	github.com/factorial-service/factorial/api-spec v0.0.0-00010101000000-000000000000
+	github.com/factorial-service/factorial/events v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/migrations v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/platform v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/services/api v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/services/calculator v0.0.0-00010101000000-000000000000
+	github.com/getkin/kin-openapi v0.153.0
+	github.com/nats-io/nats.go v1.55.0
 	github.com/uptrace/bun v1.3.0
 )
 
@@ -41,9 +45,6 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
-	github.com/factorial-service/factorial/api-spec v0.0.0-00010101000000-000000000000 // indirect
-	github.com/factorial-service/factorial/events v0.0.0-00010101000000-000000000000 // indirect
-	github.com/getkin/kin-openapi v0.153.0 // indirect
 	github.com/ghodss/yaml v1.0.0 // indirect
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
 	github.com/go-openapi/jsonreference v0.19.6 // indirect
@@ -67,7 +68,6 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect

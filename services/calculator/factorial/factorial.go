@@ -14,7 +14,8 @@ import (
 // the g_k are balanced product trees computed concurrently beforehand.
 func (t *task) factorial(n uint64) (nat, error) {
 	groups := exponentGroups(n)
-	t.setTotal(estimateWork(groups))
+	work, scratchLen := estimate(groups)
+	t.setTotal(work)
 	if err := t.err(); err != nil {
 		return nil, err
 	}
@@ -29,17 +30,20 @@ func (t *task) factorial(n uint64) (nat, error) {
 		return nil, err
 	}
 
+	// One transform buffer, sized for the last and largest steps, serves the whole chain, so
+	// that memory is not left to the garbage collector at every doubling.
+	sc := &scratch{buf: make([]uint64, scratchLen)}
 	r := nat{1}
 	for k := len(parts) - 1; k >= 0; k-- {
 		if !isOne(r) {
-			r = t.sqr(r)
+			r = t.sqr(r, sc)
 		}
 		switch {
 		case isOne(parts[k]):
 		case isOne(r):
 			r = parts[k]
 		default:
-			r = t.mul(r, parts[k])
+			r = t.mul(r, parts[k], sc)
 		}
 		parts[k] = nil
 		if err := t.err(); err != nil {
@@ -86,15 +90,14 @@ func (t *task) productOfWords(ws []uint64) nat {
 	h := len(ws) / 2
 	var x, y nat
 	// A word is about 7 limbs; run the halves concurrently when they are worth a goroutine.
-	t.both(h*8, func() { x = t.productOfWords(ws[:h]) }, func() { y = t.productOfWords(ws[h:]) })
-	return t.mul(x, y)
+	t.all(h*8, func() { x = t.productOfWords(ws[:h]) }, func() { y = t.productOfWords(ws[h:]) })
+	return t.mul(x, y, nil)
 }
 
-// estimateWork estimates the work, in butterflies, of computing and writing the factorial whose
-// exponent groups are groups.
-func estimateWork(groups [][]uint32) int64 {
+// estimate estimates the work, in butterflies, of computing and writing the factorial whose
+// exponent groups are groups, and the scratch length its chain of squarings needs.
+func estimate(groups [][]uint32) (work int64, scratchLen int) {
 	limbs := func(digits float64) int { return int(digits/limbDigits) + 1 }
-	var work int64
 	digits := make([]float64, len(groups))
 	for k, g := range groups {
 		for _, p := range g {
@@ -107,15 +110,17 @@ func estimateWork(groups [][]uint32) int64 {
 		}
 	}
 	// The chain of squarings; lengths are tracked in digits, since rounding to limbs at every
-	// step would double with each squaring.
+	// step would double with each squaring. A little slack keeps the scratch large enough.
 	r := 0.0
 	for k := len(groups) - 1; k >= 0; k-- {
 		if r > 0 {
 			work += sqrCost(limbs(r))
+			scratchLen = max(scratchLen, scratchSize(limbs(r)+1, limbs(r)+1, true))
 			r *= 2
 		}
 		work += mulCost(limbs(r), limbs(digits[k]))
+		scratchLen = max(scratchLen, scratchSize(limbs(r)+2, limbs(digits[k])+1, false))
 		r += digits[k]
 	}
-	return work + int64(limbs(r)) // writing costs about one unit per limb
+	return work + int64(limbs(r)), scratchLen // writing costs about one unit per limb
 }

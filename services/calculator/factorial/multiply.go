@@ -14,35 +14,104 @@ const (
 	maxConv = 18_000_000
 )
 
-// mul returns x*y. Its storage is new.
-func (t *task) mul(x, y nat) nat {
+// strategy says how mul multiplies operands of given lengths.
+type strategy int
+
+const (
+	long   strategy = iota // long multiplication
+	split                  // cut the shorter operand in two (it is longer than maxConv)
+	plain                  // one convolution of length n
+	pieces                 // convolutions of length n, piece by piece (see mulPieces)
+)
+
+// choose returns how to multiply operands of lx >= ly limbs, the transform length, and the
+// estimated work in butterflies.
+func choose(lx, ly int) (s strategy, n int, cost int64) {
+	switch {
+	case ly <= schoolMax:
+		return long, 0, int64(lx) * int64(ly) / 4
+	case ly > maxConv:
+		_, _, c1 := choose(lx, ly/2)
+		_, _, c2 := choose(lx, ly-ly/2)
+		return split, 0, c1 + c2
+	}
+	n = transformSize(lx + ly)
+	cost = 3 * transformWork(n)
+	if pn, pc := bestPiece(lx, ly); pc < cost {
+		return pieces, pn, pc
+	}
+	return plain, n, cost
+}
+
+// mulCost estimates the work of mul for operands of lx and ly limbs, in butterflies.
+func mulCost(lx, ly int) int64 {
+	_, _, c := choose(max(lx, ly), min(lx, ly))
+	return c
+}
+
+// sqrCost estimates the work of sqr for an operand of l limbs, in butterflies.
+func sqrCost(l int) int64 {
+	if l <= schoolMax || l > maxConv {
+		return mulCost(l, l)
+	}
+	return 2 * transformWork(transformSize(2*l))
+}
+
+// scratchSize returns the scratch length that mul (sqr when square) uses for operands of lx
+// and ly limbs, so that a chain of products can share one buffer.
+func scratchSize(lx, ly int, square bool) int {
+	s, n, _ := choose(max(lx, ly), min(lx, ly))
+	switch {
+	case square && lx <= maxConv && lx > schoolMax:
+		return transformSize(2 * lx)
+	case s == plain || s == pieces:
+		return 2 * n
+	}
+	return 0
+}
+
+// scratch is a transform buffer reused across products. A nil *scratch, or one too small,
+// makes products allocate their own.
+type scratch struct{ buf []uint64 }
+
+// get returns n zeroed words: two calls return the same storage.
+func (s *scratch) get(n int) []uint64 {
+	if s == nil || len(s.buf) < n {
+		return make([]uint64, n)
+	}
+	b := s.buf[:n]
+	clear(b)
+	return b
+}
+
+// mul returns x*y, using sc for transforms. Its storage is new.
+func (t *task) mul(x, y nat, sc *scratch) nat {
 	if len(x) < len(y) {
 		x, y = y, x
 	}
-	switch {
-	case len(y) == 0:
+	if len(y) == 0 {
 		return nil
-	case len(y) <= schoolMax:
-		t.advance(int64(len(x)) * int64(len(y)) / 4)
+	}
+	s, n, cost := choose(len(x), len(y))
+	switch s {
+	case long:
+		t.advance(cost)
 		return mulSchool(x, y)
-	case len(y) > maxConv:
+	case split:
 		return t.mulSplit(x, y)
+	case pieces:
+		return t.mulPieces(x, y, n, sc)
 	}
-	plain := transformSize(len(x) + len(y))
-	piece, pieceCost := bestPiece(len(x), len(y))
-	if pieceCost < 3*transformWork(plain) {
-		return t.mulPieces(x, y, piece)
-	}
-	return t.mulPlain(x, y, plain)
+	return t.mulPlain(x, y, n, sc)
 }
 
-// sqr returns x*x. Its storage is new.
-func (t *task) sqr(x nat) nat {
+// sqr returns x*x, using sc for transforms. Its storage is new.
+func (t *task) sqr(x nat, sc *scratch) nat {
 	if len(x) <= schoolMax || len(x) > maxConv {
-		return t.mul(x, x)
+		return t.mul(x, x, sc)
 	}
 	n := transformSize(2 * len(x))
-	a := make([]uint64, n)
+	a := sc.get(n)
 	load(a, x, 1)
 	t.forward(a)
 	scale := inverseOf(n)
@@ -55,31 +124,32 @@ func (t *task) sqr(x nat) nat {
 	if t.stopped() {
 		return nil
 	}
-	return carryOut(a[:2*len(x)], make(nat, 2*len(x)))
+	return carryOut(canonicalize(a[:2*len(x)]), make(nat, 2*len(x)))
 }
 
 // mulPlain returns x*y with one convolution of length n >= len(x)+len(y).
-func (t *task) mulPlain(x, y nat, n int) nat {
-	a, b := make([]uint64, n), make([]uint64, n)
+func (t *task) mulPlain(x, y nat, n int, sc *scratch) nat {
+	buf := sc.get(2 * n)
+	a, b := buf[:n], buf[n:]
 	load(a, x, 1)
 	load(b, y, inverseOf(n))
-	t.both(n, func() { t.forward(a) }, func() { t.forward(b) })
+	t.all(n, func() { t.forward(a) }, func() { t.forward(b) })
 	pointwise(t, a, b)
 	t.inverse(a)
 	if t.stopped() {
 		return nil
 	}
-	return carryOut(a[:len(x)+len(y)], make(nat, len(x)+len(y)))
+	return carryOut(canonicalize(a[:len(x)+len(y)]), make(nat, len(x)+len(y)))
 }
 
 // mulPieces returns x*y for len(x) much larger than len(y): y is transformed once at length n,
 // and x is multiplied by it piece by piece.
-func (t *task) mulPieces(x, y nat, n int) nat {
-	b := make([]uint64, n)
+func (t *task) mulPieces(x, y nat, n int, sc *scratch) nat {
+	buf := sc.get(2 * n)
+	a, b := buf[:n], buf[n:]
 	load(b, y, inverseOf(n))
 	t.forward(b)
 	z := make(nat, len(x)+len(y))
-	a := make([]uint64, n)
 	part := make(nat, n+1)
 	step := n - len(y) + 1
 	for off := 0; off < len(x) && !t.stopped(); off += step {
@@ -90,7 +160,7 @@ func (t *task) mulPieces(x, y nat, n int) nat {
 		pointwise(t, a, b)
 		t.inverse(a)
 		m := len(piece) + len(y)
-		addAt(z, carryOut(a[:m-1], part[:m]), off)
+		addAt(z, carryOut(canonicalize(a[:m-1]), part[:m]), off)
 	}
 	return z.norm()
 }
@@ -99,8 +169,8 @@ func (t *task) mulPieces(x, y nat, n int) nat {
 func (t *task) mulSplit(x, y nat) nat {
 	h := len(y) / 2
 	z := make(nat, len(x)+len(y))
-	addAt(z, t.mul(x, y[:h].norm()), 0)
-	addAt(z, t.mul(x, y[h:]), h)
+	addAt(z, t.mul(x, y[:h].norm(), nil), 0)
+	addAt(z, t.mul(x, y[h:], nil), h)
 	return z.norm()
 }
 
@@ -108,7 +178,7 @@ func (t *task) mulSplit(x, y nat) nat {
 // lx >= ly, and that cost in butterflies.
 func bestPiece(lx, ly int) (n int, cost int64) {
 	cost = -1
-	for m := transformSize(2 * ly); m < lx+ly; m *= 2 {
+	for m := transformSize(2 * ly); m < lx+ly; m = transformSize(m + 1) {
 		step := m - ly + 1
 		pieces := int64((lx + step - 1) / step)
 		c := (1 + 2*pieces) * transformWork(m)
@@ -122,9 +192,14 @@ func bestPiece(lx, ly int) (n int, cost int64) {
 	return n, cost
 }
 
-// transformSize returns the transform length for a product of m limbs.
+// transformSize returns the transform length for a product of m limbs: the least 2^k or
+// 3*2^k (from 3*2^leafLog on) that is at least m.
 func transformSize(m int) int {
-	return 1 << bits.Len(uint(m-1))
+	n := 1 << bits.Len(uint(m-1))
+	if t := n / 4 * 3; t >= m && t >= 3<<leafLog {
+		return t
+	}
+	return n
 }
 
 // inverseOf returns 1/n modulo p.
@@ -155,27 +230,10 @@ func pointwise(t *task, a, b []uint64) {
 	}, len(a))
 }
 
-// mulCost estimates the work of mul for operands of lx and ly limbs, in butterflies.
-func mulCost(lx, ly int) int64 {
-	if lx < ly {
-		lx, ly = ly, lx
+// canonicalize makes the coefficients a canonical and returns a.
+func canonicalize(a []uint64) []uint64 {
+	for i, c := range a {
+		a[i] = canonical(c)
 	}
-	switch {
-	case ly == 0:
-		return 0
-	case ly <= schoolMax:
-		return int64(lx) * int64(ly) / 4
-	case ly > maxConv:
-		return mulCost(lx, ly/2) + mulCost(lx, ly-ly/2)
-	}
-	_, pieces := bestPiece(lx, ly)
-	return min(3*transformWork(transformSize(lx+ly)), pieces)
-}
-
-// sqrCost estimates the work of sqr for an operand of l limbs, in butterflies.
-func sqrCost(l int) int64 {
-	if l <= schoolMax || l > maxConv {
-		return mulCost(l, l)
-	}
-	return 2 * transformWork(transformSize(2*l))
+	return a
 }

@@ -8,8 +8,9 @@ import (
 // Number-theoretic transforms modulo the prime p = 2^64 - 2^32 + 1.
 //
 // This prime has roots of unity of every power-of-two order up to 2^32, and its special form
-// makes reduction of a 128-bit product cheap (2^64 ≡ 2^32-1 and 2^96 ≡ -1 mod p). All values
-// passed between the helpers below are canonical, that is in [0, p).
+// makes reduction of a 128-bit product cheap (2^64 ≡ 2^32-1 and 2^96 ≡ -1 mod p). Values are
+// kept reduced lazily: any 64-bit word stands for its residue, and only results are made
+// canonical (see canonical).
 //
 // The forward transform is a decimation-in-frequency (Gentleman–Sande) transform that takes
 // natural order to bit-reversed order; the inverse is a decimation-in-time (Cooley–Tukey)
@@ -35,29 +36,44 @@ const (
 	parallelLog = 15
 )
 
+// addMod returns a value congruent to a+b.
 func addMod(a, b uint64) uint64 {
 	s, carry := bits.Add64(a, b, 0)
-	t, borrow := bits.Sub64(s, modulus, 0)
-	// Keep s only when the sum neither overflowed nor reached p.
-	mask := -(borrow &^ carry)
-	return t ^ ((t ^ s) & mask)
+	// A carry out is 2^64 ≡ 2^32-1; adding that back overflows again only for inputs above p.
+	s, carry = bits.Add64(s, epsilon&-carry, 0)
+	if carry != 0 {
+		s += epsilon
+	}
+	return s
 }
 
+// subMod returns a value congruent to a-b.
 func subMod(a, b uint64) uint64 {
 	d, borrow := bits.Sub64(a, b, 0)
-	return d + (modulus & -borrow)
+	d, borrow = bits.Sub64(d, epsilon&-borrow, 0)
+	if borrow != 0 {
+		d -= epsilon
+	}
+	return d
 }
 
+// mulMod returns a value congruent to a*b.
 func mulMod(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	// a*b = hh*2^96 + hl*2^64 + lo ≡ lo - hh + hl*(2^32-1)  (mod p)
 	hh, hl := hi>>32, hi&epsilon
 	t, borrow := bits.Sub64(lo, hh, 0)
-	t -= epsilon & -borrow
+	t -= epsilon & -borrow // cannot wrap: t >= 2^64-2^32 after a borrow
 	r, carry := bits.Add64(t, hl*epsilon, 0)
-	r += epsilon & -carry
-	s, borrow := bits.Sub64(r, modulus, 0)
-	return s + (modulus & -borrow)
+	return r + epsilon&-carry // cannot wrap: r < 2^64-2^33 after a carry
+}
+
+// canonical returns the representative of x in [0, p).
+func canonical(x uint64) uint64 {
+	if x >= modulus {
+		return x - modulus
+	}
+	return x
 }
 
 func powMod(a, e uint64) uint64 {
@@ -118,9 +134,13 @@ func twiddles(k int, inverse bool) (coarse, fine []uint64) {
 	return twiddleTables[inv][tableLog](), powers(rootOfUnity(k, inverse), 1<<(k-tableLog))
 }
 
-// forward transforms a (length a power of two) in place, from natural to bit-reversed order.
+// forward transforms a (length 2^k or 3*2^k) in place, from natural to bit-reversed order.
 func (t *task) forward(a []uint64) {
 	n := len(a)
+	if n&(n-1) != 0 {
+		t.forward3(a)
+		return
+	}
 	if n <= 1<<leafLog {
 		forwardLeaf(a)
 		t.advance(transformWork(n))
@@ -134,12 +154,16 @@ func (t *task) forward(a []uint64) {
 	coarse, fine := twiddles(k, false)
 	t.parallel(n, func(lo, hi int) { dif(a[:half], a[half:], coarse, fine, lo, hi) }, half)
 	t.advance(int64(half))
-	t.both(n, func() { t.forward(a[:half]) }, func() { t.forward(a[half:]) })
+	t.all(n, func() { t.forward(a[:half]) }, func() { t.forward(a[half:]) })
 }
 
 // inverse undoes forward, except for the factor len(a), in place.
 func (t *task) inverse(a []uint64) {
 	n := len(a)
+	if n&(n-1) != 0 {
+		t.inverse3(a)
+		return
+	}
 	if n <= 1<<leafLog {
 		inverseLeaf(a)
 		t.advance(transformWork(n))
@@ -150,7 +174,7 @@ func (t *task) inverse(a []uint64) {
 	}
 	k := bits.Len(uint(n)) - 1
 	half := n / 2
-	t.both(n, func() { t.inverse(a[:half]) }, func() { t.inverse(a[half:]) })
+	t.all(n, func() { t.inverse(a[:half]) }, func() { t.inverse(a[half:]) })
 	coarse, fine := twiddles(k, true)
 	t.parallel(n, func(lo, hi int) { dit(a[:half], a[half:], coarse, fine, lo, hi) }, half)
 	t.advance(int64(half))
@@ -239,7 +263,90 @@ func inverseLeaf(a []uint64) {
 	}
 }
 
-// transformWork is the number of butterflies in a transform of length n, the unit of progress.
+// transformWork is the number of butterflies in a transform of length n, the unit of progress;
+// a radix-3 step counts as two butterflies per element of a third.
 func transformWork(n int) int64 {
+	if n&(n-1) != 0 {
+		m := n / 3
+		return 3*transformWork(m) + int64(2*m)
+	}
 	return int64(n/2) * int64(bits.Len(uint(n))-1)
+}
+
+// The radix-3 step. For n = 3m, with w a primitive n-th root of unity and ω = w^m a cube root,
+// output block i (of length m) is the transform, with root w^3, of
+//
+//	w^(ij) * (x0[j] + ω^i x1[j] + ω^(2i) x2[j]),   j < m,
+//
+// where x0, x1, x2 are the three thirds of the input. Since ω^2 = -1-ω, the three sums are
+// x0+x1+x2, (x0-x2)+u and (x0-x1)-u with u = ω(x1-x2).
+
+// chunk3 is the length of the runs of the radix-3 step whose twiddle factors start from one
+// power computed afresh.
+const chunk3 = 1024
+
+// forward3 is forward for a length 3*2^k.
+func (t *task) forward3(a []uint64) {
+	n := len(a)
+	m := n / 3
+	if t.stopped() {
+		return
+	}
+	w := rootOf3(n, false)
+	omega := powMod(w, uint64(m))
+	fine := powers(w, min(chunk3, m))
+	x0, x1, x2 := a[:m], a[m:2*m], a[2*m:]
+	t.parallel(n, func(lo, hi int) {
+		for j0 := lo; j0 < hi; j0 += chunk3 {
+			base := powMod(w, uint64(j0))
+			for j := j0; j < min(j0+chunk3, hi); j++ {
+				w1 := mulMod(base, fine[j-j0])
+				u := mulMod(subMod(x1[j], x2[j]), omega)
+				y0 := addMod(addMod(x0[j], x1[j]), x2[j])
+				y1 := addMod(subMod(x0[j], x2[j]), u)
+				y2 := subMod(subMod(x0[j], x1[j]), u)
+				x0[j], x1[j], x2[j] = y0, mulMod(y1, w1), mulMod(y2, mulMod(w1, w1))
+			}
+		}
+	}, m)
+	t.advance(int64(2 * m))
+	t.all(n, func() { t.forward(x0) }, func() { t.forward(x1) }, func() { t.forward(x2) })
+}
+
+// inverse3 is inverse for a length 3*2^k.
+func (t *task) inverse3(a []uint64) {
+	n := len(a)
+	m := n / 3
+	x0, x1, x2 := a[:m], a[m:2*m], a[2*m:]
+	t.all(n, func() { t.inverse(x0) }, func() { t.inverse(x1) }, func() { t.inverse(x2) })
+	if t.stopped() {
+		return
+	}
+	w := rootOf3(n, true)
+	omega := powMod(w, uint64(m))
+	fine := powers(w, min(chunk3, m))
+	t.parallel(n, func(lo, hi int) {
+		for j0 := lo; j0 < hi; j0 += chunk3 {
+			base := powMod(w, uint64(j0))
+			for j := j0; j < min(j0+chunk3, hi); j++ {
+				w1 := mulMod(base, fine[j-j0])
+				v0, v1, v2 := x0[j], mulMod(x1[j], w1), mulMod(x2[j], mulMod(w1, w1))
+				u := mulMod(subMod(v1, v2), omega)
+				x0[j] = addMod(addMod(v0, v1), v2)
+				x1[j] = addMod(subMod(v0, v2), u)
+				x2[j] = subMod(subMod(v0, v1), u)
+			}
+		}
+	}, m)
+	t.advance(int64(2 * m))
+}
+
+// rootOf3 returns a primitive n-th root of unity for n = 3*2^k, whose cube is the root that
+// rootOfUnity gives for 2^k.
+func rootOf3(n int, inverse bool) uint64 {
+	w := powMod(generator, (modulus-1)/uint64(n))
+	if inverse {
+		w = powMod(w, modulus-2)
+	}
+	return w
 }

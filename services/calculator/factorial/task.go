@@ -104,15 +104,18 @@ func (t *task) parallel(n int, f func(lo, hi int), count int) {
 	wg.Wait()
 }
 
-// both runs f and g, concurrently when the work (of size n) is large enough.
-func (t *task) both(n int, f, g func()) {
+// all runs fs, concurrently when the work (of size n) is large enough.
+func (t *task) all(n int, fs ...func()) {
 	if n < 1<<parallelLog || t.workers < 2 {
-		f()
-		g()
+		for _, f := range fs {
+			f()
+		}
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Go(f)
-	g()
+	for _, f := range fs[1:] {
+		wg.Go(f)
+	}
+	fs[0]()
 	wg.Wait()
 }
