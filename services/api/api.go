@@ -57,11 +57,11 @@ type ResultStore interface {
 
 // Deps are what the API is built from.
 type Deps struct {
-	Log      *slog.Logger
-	Dial     natsbus.Dialer
-	Records  Records
-	Store    ResultStore
-	Cache    interface {
+	Log     *slog.Logger
+	Dial    natsbus.Dialer
+	Records Records
+	Store   ResultStore
+	Cache   interface {
 		Cache
 		Ping(ctx context.Context) error
 	}

@@ -37,7 +37,7 @@ func loadSpec(ctx context.Context) (*openapi3.T, routers.Router, error) {
 // says what is wrong. The handlers then check what the document cannot say (MAX_NUMBER).
 func validateRequests(router routers.Router, maxNumber int64) echo.MiddlewareFunc {
 	opts := &openapi3filter.Options{
-		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 		ExcludeResponseBody: true,
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
