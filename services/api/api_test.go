@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/factorial-service/factorial/migrations/dbtest"
+	"github.com/factorial-service/factorial/platform/cache"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+)
+
+// newTestService builds the API over an in-process NATS server, SQLite, a memory store and
+// a memory cache.
+func newTestService(t *testing.T) (*Service, *server.Server) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dial := natsbus.NewDialer(ns.ClientURL(), log)
+	nc, err := dial("provision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := natsbus.Provision(context.Background(), js, natsbus.WorkConsumer{AckWait: 30 * time.Second, MaxAckPending: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), Config{MaxNumber: 1000, InlineResultMaxBytes: 1 << 20, CacheMaxBytes: 1 << 16, CacheTTL: time.Hour}, Deps{
+		Log: log, Dial: dial, Records: database.NewFactorials(dbtest.SQLite(t)), Store: objectstore.NewMemory(),
+		Cache: cache.NewMemory(10), Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	return s, ns
+}
+
+// Every operation of openapi.yaml has a route and every route of the API is in openapi.yaml.
+func TestRoutesMatchOpenAPI(t *testing.T) {
+	s, _ := newTestService(t)
+	doc, _, err := loadSpec(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`\{(\w+)\}`)
+	var inSpec []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			inSpec = append(inSpec, method+" "+param.ReplaceAllString(path, ":$1"))
+		}
+	}
+	var inCode []string
+	for _, r := range s.echo.Routes() {
+		if r.Path == "/" || r.Path == "/openapi.yaml" || strings.HasPrefix(r.Path, "/swagger") {
+			continue // the document itself, its UI and the web page are not API operations
+		}
+		inCode = append(inCode, r.Method+" "+r.Path)
+	}
+	slices.Sort(inSpec)
+	slices.Sort(inCode)
+	if !slices.Equal(inSpec, inCode) {
+		t.Fatalf("routes and openapi.yaml differ:\nspec: %v\ncode: %v", inSpec, inCode)
+	}
+}
+
+// A POST is accepted (the record is the durable copy) even when NATS is down; the
+// reconciler publishes it later.
+func TestPostIsDurableWithNATSDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the publish timeout")
+	}
+	s, ns := newTestService(t)
+	ns.Shutdown()
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/factorial", strings.NewReader(`{"number": 12}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("POST with NATS down: %d %s", rec.Code, rec.Body)
+	}
+	r, err := s.records.Get(context.Background(), 12)
+	if err != nil || r.Status != database.StatusPending {
+		t.Fatalf("record: %+v %v", r, err)
+	}
+}
