@@ -152,8 +152,16 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
-	<-calc.Running()
-	<-apiSvc.Running()
+	for _, running := range []<-chan struct{}{calc.Running(), apiSvc.Running()} {
+		select {
+		case <-running:
+		case err := <-errs:
+			_ = srv.Close()
+			stop()
+			wg.Wait()
+			return nil, err
+		}
+	}
 	log.Info("factorial service ready", "http", app.addr.String(), "data_dir", cfg.DataDir, "nats", natsURL)
 
 	go func() {
