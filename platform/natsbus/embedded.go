@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -49,10 +50,23 @@ func StartEmbedded(storeDir, addr string, log *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	// nats-server reports a JetStream that cannot start (an unusable storeDir) or a failed
+	// bind only through its logger, and keeps running without them; slog keeps that reason.
+	sl := &serverLog{log: log.With("component", "nats-server")}
+	srv.SetLogger(sl, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(15 * time.Second) {
+	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 15s")
+		return nil, fmt.Errorf("embedded nats: JetStream did not start with store %s: %s", storeDir, sl.fatalOr("no reason given"))
+	}
+	for deadline := time.Now().Add(15 * time.Second); !srv.ReadyForConnections(100 * time.Millisecond); {
+		if reason := sl.fatalOr(""); reason != "" || time.Now().After(deadline) {
+			srv.Shutdown()
+			if reason == "" {
+				return nil, errors.New("embedded nats: not ready after 15s")
+			}
+			return nil, fmt.Errorf("embedded nats: %s (EMBEDDED_NATS_ADDR %s)", reason, addr)
+		}
 	}
 	if !opts.DontListen {
 		log.Info("embedded NATS listening", "url", srv.ClientURL())
@@ -98,3 +112,37 @@ func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }
+
+// serverLog passes nats-server's warnings and errors to slog, and keeps the first fatal one:
+// nats-server calls Fatalf and carries on without the part that failed (its own logger would
+// exit the process instead).
+type serverLog struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	fatal string
+}
+
+func (l *serverLog) fatalOr(none string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal == "" {
+		return none
+	}
+	return l.fatal
+}
+
+func (l *serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.mu.Lock()
+	if l.fatal == "" {
+		l.fatal = msg
+	}
+	l.mu.Unlock()
+	l.log.Error(msg)
+}
+
+func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Tracef(string, ...any)           {}

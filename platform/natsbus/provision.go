@@ -23,25 +23,46 @@ type WorkConsumer struct {
 	MaxAckPending int           // deliveries in flight across every replica
 }
 
+// topology names the stream, its subjects and the work consumer. The services always use
+// defaultTopology; tests on a shared NATS server use names of their own, so that parallel
+// runs never meet each other (or a real FACTORIAL stream).
+type topology struct {
+	stream    string // FACTORIAL
+	subjects  string // factorial.>
+	requested string // factorial.requested: what the work consumer reads
+	durable   string // calculator
+}
+
+var defaultTopology = topology{
+	stream:    events.Stream,
+	subjects:  events.SubjectAll,
+	requested: events.SubjectRequested,
+	durable:   events.CalculatorDurable,
+}
+
 // Provision creates or updates the FACTORIAL stream and the calculator's durable consumer.
 // It is idempotent, so every replica runs it at start.
 func Provision(ctx context.Context, js jetstream.JetStream, wc WorkConsumer) error {
+	return provision(ctx, js, defaultTopology, wc)
+}
+
+func provision(ctx context.Context, js jetstream.JetStream, topo topology, wc WorkConsumer) error {
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        events.Stream,
+		Name:        topo.stream,
 		Description: "factorial requests and results",
-		Subjects:    []string{events.SubjectAll},
+		Subjects:    []string{topo.subjects},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      streamMaxAge,
 		Duplicates:  duplicateWindow,
 	})
 	if err != nil {
-		return fmt.Errorf("provision stream %s: %w", events.Stream, err)
+		return fmt.Errorf("provision stream %s: %w", topo.stream, err)
 	}
-	_, err = js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
-		Durable:       events.CalculatorDurable,
-		Description:   "calculators: competing consumers of factorial.requested",
-		FilterSubject: events.SubjectRequested,
+	_, err = js.CreateOrUpdateConsumer(ctx, topo.stream, jetstream.ConsumerConfig{
+		Durable:       topo.durable,
+		Description:   "calculators: competing consumers of " + topo.requested,
+		FilterSubject: topo.requested,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       wc.AckWait,
@@ -49,7 +70,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, wc WorkConsumer) err
 		MaxAckPending: wc.MaxAckPending,
 	})
 	if err != nil {
-		return fmt.Errorf("provision consumer %s: %w", events.CalculatorDurable, err)
+		return fmt.Errorf("provision consumer %s: %w", topo.durable, err)
 	}
 	return nil
 }

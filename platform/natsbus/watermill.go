@@ -13,8 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/factorial-service/factorial/events"
 )
 
 // Metadata keys the subscribers add to each message.
@@ -68,7 +66,8 @@ func (h *Heartbeats) Unmarshal(msg jetstream.Msg) (*message.Message, error) {
 	return m, nil
 }
 
-// Middleware sends InProgress for the message being handled until the handler returns.
+// Middleware sends InProgress for the message being handled until the handler returns, and
+// naks a message whose handling was cut off by shutdown.
 func (h *Heartbeats) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(m *message.Message) ([]*message.Message, error) {
 		v, ok := h.raw.LoadAndDelete(m.UUID)
@@ -90,9 +89,17 @@ func (h *Heartbeats) Middleware(next message.HandlerFunc) message.HandlerFunc {
 				}
 			}
 		})
-		defer wg.Wait()
-		defer close(done)
-		return next(m)
+		msgs, err := next(m)
+		close(done)
+		wg.Wait()
+		if err != nil && m.Context().Err() != nil {
+			// The subscriber is closing, and watermill drops a nack it gets then: nak here so
+			// another replica (or this one after a restart) takes the message in a second
+			// instead of after AckWait. The delay keeps it from going straight back to this
+			// subscriber's last pull request, which is being drained.
+			_ = raw.NakWithDelay(time.Second)
+		}
+		return msgs, err
 	}
 }
 
@@ -106,6 +113,10 @@ func Delivered(m *message.Message) int {
 // consumer, one message at a time per subscription: messages waiting in a client buffer would
 // age without heartbeats and come back as duplicates.
 func NewWorkSubscriber(nc *nats.Conn, hb *Heartbeats, retryDelay time.Duration, log *slog.Logger) (message.Subscriber, error) {
+	return newWorkSubscriber(nc, hb, retryDelay, log, defaultTopology)
+}
+
+func newWorkSubscriber(nc *nats.Conn, hb *Heartbeats, retryDelay time.Duration, log *slog.Logger, topo topology) (message.Subscriber, error) {
 	s, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
 		Conn:   nc,
 		Logger: Logger(log),
@@ -113,7 +124,7 @@ func NewWorkSubscriber(nc *nats.Conn, hb *Heartbeats, retryDelay time.Duration, 
 		// on; JetStream's AckWait plus heartbeats is the timeout that counts.
 		AckWaitTimeout: 24 * time.Hour,
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, _ string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			c, err := js.Consumer(ctx, events.Stream, events.CalculatorDurable)
+			c, err := js.Consumer(ctx, topo.stream, topo.durable)
 			return c, nil, err
 		},
 		ConsumeOptions: []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(1)},
@@ -129,14 +140,28 @@ func NewWorkSubscriber(nc *nats.Conn, hb *Heartbeats, retryDelay time.Duration, 
 // NewFanoutSubscriber delivers every new event on the stream to this process: an ordered
 // consumer, which nats.go recreates by itself after a NATS restart. Each API replica has its
 // own, so every replica sees every factorial.computed.
+//
+// "New" is counted from the stream's last sequence at Subscribe, not with DeliverNewPolicy:
+// nats.go recreates an ordered consumer that has not delivered anything yet with its
+// original policy, and "new" at that moment would skip what was published while it was
+// disconnected.
 func NewFanoutSubscriber(nc *nats.Conn, log *slog.Logger) (message.Subscriber, error) {
+	return newFanoutSubscriber(nc, log, defaultTopology)
+}
+
+func newFanoutSubscriber(nc *nats.Conn, log *slog.Logger, topo topology) (message.Subscriber, error) {
 	s, err := wmjs.NewSubscriber(wmjs.SubscriberConfig{
 		Conn:   nc,
 		Logger: Logger(log),
 		ResourceInitializer: func(ctx context.Context, js jetstream.JetStream, topic string) (jetstream.Consumer, func(context.Context, watermill.LoggerAdapter), error) {
-			c, err := js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{
+			stream, err := js.Stream(ctx, topo.stream)
+			if err != nil {
+				return nil, nil, fmt.Errorf("stream %s: %w", topo.stream, err)
+			}
+			c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 				FilterSubjects: []string{topic},
-				DeliverPolicy:  jetstream.DeliverNewPolicy,
+				DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:    stream.CachedInfo().State.LastSeq + 1,
 			})
 			return c, nil, err
 		},

@@ -36,14 +36,14 @@ func (t *task) factorial(n uint64) (nat, error) {
 	r := nat{1}
 	for k := len(parts) - 1; k >= 0; k-- {
 		if !isOne(r) {
-			r = t.sqr(r, sc)
+			r = t.sqr(r, sc, len(parts[k]))
 		}
 		switch {
 		case isOne(parts[k]):
 		case isOne(r):
 			r = parts[k]
 		default:
-			r = t.mul(r, parts[k], sc)
+			r = t.mulInPlace(r, parts[k], sc)
 		}
 		parts[k] = nil
 		if err := t.err(); err != nil {
@@ -64,7 +64,7 @@ func (t *task) product(ps []uint32) nat {
 	var words []uint64
 	w := uint64(1)
 	for _, p := range ps {
-		if w*uint64(p) >= maxWord {
+		if w >= maxWord/uint64(p) { // w*p might reach maxWord
 			words = append(words, w)
 			w = 1
 		}

@@ -100,13 +100,13 @@ func (t *task) mul(x, y nat, sc *scratch) nat {
 	case split:
 		return t.mulSplit(x, y)
 	case pieces:
-		return t.mulPieces(x, y, n, sc)
+		return t.mulPieces(x, y, n, sc, make(nat, len(x)+len(y)))
 	}
 	return t.mulPlain(x, y, n, sc)
 }
 
-// sqr returns x*x, using sc for transforms. Its storage is new.
-func (t *task) sqr(x nat, sc *scratch) nat {
+// sqr returns x*x, using sc for transforms. Its storage is new, with room for room more limbs.
+func (t *task) sqr(x nat, sc *scratch, room int) nat {
 	if len(x) <= schoolMax || len(x) > maxConv {
 		return t.mul(x, x, sc)
 	}
@@ -124,7 +124,7 @@ func (t *task) sqr(x nat, sc *scratch) nat {
 	if t.stopped() {
 		return nil
 	}
-	return carryOut(canonicalize(a[:2*len(x)]), make(nat, 2*len(x)))
+	return carryOut(a[:2*len(x)], make(nat, 2*len(x), 2*len(x)+room))
 }
 
 // mulPlain returns x*y with one convolution of length n >= len(x)+len(y).
@@ -139,30 +139,47 @@ func (t *task) mulPlain(x, y nat, n int, sc *scratch) nat {
 	if t.stopped() {
 		return nil
 	}
-	return carryOut(canonicalize(a[:len(x)+len(y)]), make(nat, len(x)+len(y)))
+	return carryOut(a[:len(x)+len(y)], make(nat, len(x)+len(y)))
 }
 
 // mulPieces returns x*y for len(x) much larger than len(y): y is transformed once at length n,
-// and x is multiplied by it piece by piece.
-func (t *task) mulPieces(x, y nat, n int, sc *scratch) nat {
+// and x is multiplied by it piece by piece. The product is built in z, of length
+// len(x)+len(y), which is either zero or x itself extended: pieces go from the most
+// significant down, so each piece of x is read before its limbs are overwritten.
+func (t *task) mulPieces(x, y nat, n int, sc *scratch, z nat) nat {
 	buf := sc.get(2 * n)
 	a, b := buf[:n], buf[n:]
 	load(b, y, inverseOf(n))
 	t.forward(b)
-	z := make(nat, len(x)+len(y))
 	part := make(nat, n+1)
 	step := n - len(y) + 1
-	for off := 0; off < len(x) && !t.stopped(); off += step {
-		piece := x[off:min(off+step, len(x))]
+	clear(z[len(x):])
+	for off := (len(x) - 1) / step * step; off >= 0; off -= step {
+		end := min(off+step, len(x))
 		clear(a)
-		load(a, piece, 1)
+		load(a, x[off:end], 1)
+		clear(z[off:end]) // the piece's own limbs, when z is x
 		t.forward(a)
 		pointwise(t, a, b)
 		t.inverse(a)
-		m := len(piece) + len(y)
-		addAt(z, carryOut(canonicalize(a[:m-1]), part[:m]), off)
+		if t.stopped() {
+			return nil // a and the result are meaningless now
+		}
+		m := end - off + len(y)
+		addAt(z, carryOut(a[:m-1], part[:m]), off)
 	}
 	return z.norm()
+}
+
+// mulInPlace returns x*y like mul, but may build the product in x's storage, which the caller
+// gives up; see sqr's room.
+func (t *task) mulInPlace(x, y nat, sc *scratch) nat {
+	if len(x) >= len(y) && cap(x) >= len(x)+len(y) {
+		if s, n, _ := choose(len(x), len(y)); s == pieces {
+			return t.mulPieces(x, y, n, sc, x[:len(x)+len(y)])
+		}
+	}
+	return t.mul(x, y, sc)
 }
 
 // mulSplit returns x*y for len(y) > maxConv by cutting y in two.
@@ -228,12 +245,4 @@ func pointwise(t *task, a, b []uint64) {
 			a[i] = mulMod(a[i], b[i])
 		}
 	}, len(a))
-}
-
-// canonicalize makes the coefficients a canonical and returns a.
-func canonicalize(a []uint64) []uint64 {
-	for i, c := range a {
-		a[i] = canonical(c)
-	}
-	return a
 }

@@ -87,12 +87,13 @@ func mulSchool(x, y nat) nat {
 	return carryOut(acc, make(nat, len(acc)))
 }
 
-// carryOut stores the coefficients acc, each below 2^64 - 2^45, as base-10^6 limbs in z
-// (len(z) >= len(acc)), which must be long enough for the value, and returns z normalised.
+// carryOut stores the coefficients acc as base-10^6 limbs in z (len(z) >= len(acc)), which must
+// be long enough for the value, and returns z normalised. Each coefficient is a value below
+// maxConv*(10^6-1)^2, possibly plus the modulus p of the transforms (see canonical).
 func carryOut(acc []uint64, z nat) nat {
 	var carry uint64
 	for i, c := range acc {
-		v, over := bits.Add64(c, carry, 0)
+		v, over := bits.Add64(canonical(c), carry, 0)
 		if over != 0 {
 			panic("factorial: coefficient overflow") // excluded by the callers' bounds
 		}

@@ -54,7 +54,8 @@ func FuzzDecimal(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{0xff, 0xff})
 	f.Add(randomBytes(100), randomBytes(30))
 	f.Add(randomBytes(400), randomBytes(300))
-	f.Add(randomBytes(5000), randomBytes(200))
+	f.Add(randomBytes(5001), randomBytes(200)) // odd length: in place
+	f.Add(randomBytes(4000), randomBytes(150))
 	f.Add(randomBytes(20000), randomBytes(19000))
 	f.Add(randomBytes(13000), randomBytes(12000)) // a transform of length 3*2^12
 	sq := randomBytes(9000)
@@ -67,9 +68,13 @@ func FuzzDecimal(f *testing.F) {
 		defer tk.close()
 		nx, ny := natFromBig(x), natFromBig(y)
 		var z nat
-		if x.Cmp(y) == 0 {
-			z = tk.sqr(nx, nil)
-		} else {
+		switch {
+		case x.Cmp(y) == 0:
+			z = tk.sqr(nx, nil, 0)
+		case len(a)%2 == 1:
+			// Exercise the in-place product too: x's storage, with room, is given up.
+			z = tk.mulInPlace(append(make(nat, 0, len(nx)+len(ny)), nx...), ny, nil)
+		default:
 			z = tk.mul(nx, ny, nil)
 		}
 		want := new(big.Int).Mul(x, y).Text(10)
@@ -116,4 +121,38 @@ func abbrev(s string) string {
 		return s
 	}
 	return s[:20] + "…" + s[len(s)-20:]
+}
+
+func TestProductMatchesMathBig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	randomFactors := func(lo, hi uint32) []uint32 {
+		ps := make([]uint32, 3000)
+		for i := range ps {
+			ps[i] = lo + rng.Uint32N(hi-lo)
+		}
+		return ps
+	}
+	tests := []struct {
+		name    string
+		factors []uint32
+	}{
+		{"small factors", randomFactors(2, 100)},
+		{"factors near 2^20", randomFactors(1<<20, 1<<21)},
+		{"factors from 2^20 to 2^24", randomFactors(1<<20, 1<<24)},
+		{"factors near 2^31", randomFactors(1<<31, 1<<32-1)},
+		{"factors whose product wraps at 2^64", []uint32{1 << 20, 1 << 20, 1 << 24, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tk := newTask(context.Background(), nil)
+			defer tk.close()
+			want := big.NewInt(1)
+			for _, p := range tt.factors {
+				want.Mul(want, big.NewInt(int64(p)))
+			}
+			if got := natText(t, tk.product(tt.factors)); got != want.Text(10) {
+				t.Fatalf("product differs from math/big: %s, want %s", abbrev(got), abbrev(want.Text(10)))
+			}
+		})
+	}
 }

@@ -44,13 +44,8 @@ func (t *task) close() { t.release() }
 // stopped reports whether the context has been cancelled.
 func (t *task) stopped() bool { return t.stop.Load() }
 
-// err returns the context's error once the task has been stopped.
-func (t *task) err() error {
-	if t.stopped() {
-		return t.ctx.Err()
-	}
-	return nil
-}
+// err returns the context's error, if any. Unlike stopped, it sees a cancellation at once.
+func (t *task) err() error { return t.ctx.Err() }
 
 // setTotal sets the estimated amount of work of the whole task.
 func (t *task) setTotal(units int64) {

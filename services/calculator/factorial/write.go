@@ -1,8 +1,3 @@
-// Package factorial computes n! and streams its decimal text.
-//
-// The number is built directly in base 10^6 (see nat), from the prime factorisation of n!, with
-// products by number-theoretic transform over all cores; its decimal text is then just the
-// limbs printed one after the other, so no binary-to-decimal conversion is ever needed.
 package factorial
 
 import (

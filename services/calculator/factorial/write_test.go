@@ -51,8 +51,11 @@ func TestWriteStopsPromptlyWhenCancelled(t *testing.T) {
 		after time.Duration
 	}{
 		{"before start", 10_000_000, 0},
-		{"while sieving or multiplying", 10_000_000, 50 * time.Millisecond},
-		{"while squaring", 10_000_000, 700 * time.Millisecond},
+		{"while sieving", 10_000_000, 20 * time.Millisecond},
+		{"in the product trees", 10_000_000, 150 * time.Millisecond},
+		{"early in the squarings", 10_000_000, 500 * time.Millisecond},
+		{"late in the squarings", 10_000_000, 1200 * time.Millisecond},
+		{"in the last product", 10_000_000, 1900 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

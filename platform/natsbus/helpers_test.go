@@ -1,0 +1,183 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/factorial-service/factorial/platform/testenv"
+)
+
+// bus is one NATS server the contract tests run against, with the names to use on it.
+type bus struct {
+	url  string
+	topo topology
+}
+
+// subject is the topology's subject for an event kind ("requested", "computed", …).
+func (b bus) subject(kind string) string {
+	return strings.TrimSuffix(b.topo.subjects, ">") + kind
+}
+
+// buses runs f against a fresh in-process server (with the real FACTORIAL names) and against
+// the machine's NATS server from TEST_NATS_URL (with names of its own, see sharedBus).
+func buses(t *testing.T, f func(t *testing.T, b bus)) {
+	t.Helper()
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		f(t, bus{url: startServer(t).ClientURL(), topo: defaultTopology})
+	})
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		f(t, sharedBus(t))
+	})
+}
+
+// startServer starts an in-process JetStream server on a random port.
+func startServer(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// sharedBus is the server at TEST_NATS_URL, used by other test runs at the same time. Every
+// test gets a stream, subjects and a durable named after a fresh random id, so it never touches
+// FACTORIAL or another run's stream; the stream (and its consumers) go in t.Cleanup.
+func sharedBus(t *testing.T) bus {
+	t.Helper()
+	url := testenv.URL(t, testenv.NATS)
+	nc, err := nats.Connect(url, nats.Name("natsbus-test-admin"))
+	if err != nil {
+		testenv.Unreachable(t, testenv.NATS, err)
+	}
+	id := watermill.NewShortUUID()
+	b := bus{url: url, topo: topology{
+		stream:    "NATSBUS_TEST_" + id,
+		subjects:  "natsbus-test." + id + ".>",
+		requested: "natsbus-test." + id + ".requested",
+		durable:   "calculator",
+	}}
+	t.Cleanup(func() {
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := js.DeleteStream(ctx, b.topo.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("cleanup: delete stream %s: %v", b.topo.stream, err)
+		}
+	})
+	return b
+}
+
+// dial connects to url with the package's own options, closed at the end of the test.
+func dial(t *testing.T, url, name string) *nats.Conn {
+	t.Helper()
+	nc, err := NewDialer(url, testLogger(t))(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func newJS(t *testing.T, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// provisionBus provisions b's stream and work consumer.
+func provisionBus(t *testing.T, b bus, wc WorkConsumer) jetstream.JetStream {
+	t.Helper()
+	js := newJS(t, dial(t, b.url, "provision"))
+	if err := provision(t.Context(), js, b.topo, wc); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// freeAddr returns a loopback address with a port nobody listens on (for now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// testLogger writes warnings and errors to the test's output, and drops whatever the
+// connections' goroutines log once the test is over.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	stopped bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+}
+
+// waitFor polls cond until it holds or d has passed.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
