@@ -1,7 +1,7 @@
 # The two set-up commands are `make run` (the whole service, nothing installed) and
 # `make test` (every test of every module). See README.md.
 
-MODULES := events platform migrations services/api services/calculator services/standalone api-spec
+MODULES := events platform migrations services/api services/calculator services/standalone api-spec integration
 BINARIES := api calculator migrate standalone
 GO ?= go
 
@@ -36,9 +36,10 @@ test-race:
 vet:
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
-# Go benchmarks of the factorial engine, then the comparison table with GMP.
+# Go benchmarks of the factorial engine and of the service, then the table against GMP.
 bench:
 	cd services/calculator && $(GO) test -run '^$$' -bench . -benchmem ./factorial/
+	cd services/standalone && $(GO) test -run '^$$' -bench . -benchmem .
 	$(MAKE) bench-compute
 
 bench-compute:

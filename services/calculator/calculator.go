@@ -23,6 +23,7 @@ import (
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
 // Config is the calculator's own settings.
@@ -43,8 +44,8 @@ type Config struct {
 // Validate checks the settings that parsing alone cannot.
 func (c Config) Validate() error {
 	switch {
-	case c.MaxNumber < 0:
-		return errors.New("MAX_NUMBER must be 0 or more")
+	case c.MaxNumber < 0 || c.MaxNumber > factorial.MaxN:
+		return fmt.Errorf("MAX_NUMBER must be from 0 to %d", factorial.MaxN)
 	case c.Concurrency < 1:
 		return errors.New("CALCULATOR_CONCURRENCY must be 1 or more")
 	case c.MaxAttempts < 1:

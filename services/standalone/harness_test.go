@@ -33,7 +33,7 @@ import (
 // service is a standalone service started in-process for one test, over real HTTP, an
 // embedded NATS server listening on a free port, SQLite and local disk under dir.
 type service struct {
-	t      *testing.T
+	t      testing.TB
 	app    *standalone.App
 	base   string
 	stop   context.CancelFunc
@@ -41,7 +41,7 @@ type service struct {
 }
 
 // testConfig is the default configuration with timings shortened for tests.
-func testConfig(t *testing.T, dir string) standalone.Config {
+func testConfig(t testing.TB, dir string) standalone.Config {
 	t.Helper()
 	var cfg standalone.Config
 	err := config.Load([]string{
@@ -59,7 +59,7 @@ func testConfig(t *testing.T, dir string) standalone.Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg standalone.Config, engine *countingEngine) *service {
+func start(t testing.TB, cfg standalone.Config, engine *countingEngine) *service {
 	t.Helper()
 	if engine == nil {
 		engine = newCountingEngine(nil)
@@ -89,7 +89,7 @@ func (s *service) shutdown() {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -144,7 +144,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -241,7 +241,7 @@ type vector struct {
 	prefix string
 }
 
-func loadVectors(t *testing.T) []vector {
+func loadVectors(t testing.TB) []vector {
 	t.Helper()
 	path := filepath.Join("..", "..", "..", "shared", "reference", "factorial-vectors.tsv")
 	f, err := os.Open(path)
@@ -278,7 +278,7 @@ var (
 
 // checkContract validates a response to an /api/ request against openapi.yaml, so the
 // tests fail if the handlers and the document drift apart.
-func checkContract(t *testing.T, req *http.Request, r response) {
+func checkContract(t testing.TB, req *http.Request, r response) {
 	t.Helper()
 	if !strings.HasPrefix(req.URL.Path, "/api/") || req.URL.Path == "/api/v1/events" {
 		return
