@@ -46,20 +46,17 @@ func Provision(ctx context.Context, js jetstream.JetStream, wc WorkConsumer) err
 	return provision(ctx, js, defaultTopology, wc)
 }
 
+// ProvisionStream creates or updates the FACTORIAL stream alone: what the API needs to
+// publish and follow events, whether or not a calculator has started yet.
+func ProvisionStream(ctx context.Context, js jetstream.JetStream) error {
+	return provisionStream(ctx, js, defaultTopology)
+}
+
 func provision(ctx context.Context, js jetstream.JetStream, topo topology, wc WorkConsumer) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        topo.stream,
-		Description: "factorial requests and results",
-		Subjects:    []string{topo.subjects},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      streamMaxAge,
-		Duplicates:  duplicateWindow,
-	})
-	if err != nil {
-		return fmt.Errorf("provision stream %s: %w", topo.stream, err)
+	if err := provisionStream(ctx, js, topo); err != nil {
+		return err
 	}
-	_, err = js.CreateOrUpdateConsumer(ctx, topo.stream, jetstream.ConsumerConfig{
+	_, err := js.CreateOrUpdateConsumer(ctx, topo.stream, jetstream.ConsumerConfig{
 		Durable:       topo.durable,
 		Description:   "calculators: competing consumers of " + topo.requested,
 		FilterSubject: topo.requested,
@@ -71,6 +68,22 @@ func provision(ctx context.Context, js jetstream.JetStream, topo topology, wc Wo
 	})
 	if err != nil {
 		return fmt.Errorf("provision consumer %s: %w", topo.durable, err)
+	}
+	return nil
+}
+
+func provisionStream(ctx context.Context, js jetstream.JetStream, topo topology) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        topo.stream,
+		Description: "factorial requests and results",
+		Subjects:    []string{topo.subjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      streamMaxAge,
+		Duplicates:  duplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("provision stream %s: %w", topo.stream, err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
@@ -96,6 +97,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	js, err := jetstream.New(pubConn)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := natsbus.ProvisionStream(pctx, js); err != nil {
+		return nil, err
+	}
 	pub, err := natsbus.NewPublisher(pubConn, d.Log)
 	if err != nil {
 		return nil, err
@@ -129,6 +139,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		{Name: "nats", Ping: s.ping},
 		{Name: "storage", Ping: d.Store.Ping},
 		{Name: "cache", Ping: d.Cache.Ping},
+		{Name: "events", Ping: s.following},
 	}, d.Checks...)
 	s.echo = s.routes(specRouter, d.Registry, checks)
 	ok = true
@@ -166,6 +177,14 @@ func (s *Service) ping(context.Context) error {
 		if !nc.IsConnected() {
 			return fmt.Errorf("NATS connection %s: %s", nc.Opts.Name, nc.Status())
 		}
+	}
+	return nil
+}
+
+// following reports whether the API follows the event stream, for /readyz.
+func (s *Service) following(context.Context) error {
+	if !s.router.IsRunning() || s.router.IsClosed() {
+		return errors.New("not following the event stream")
 	}
 	return nil
 }

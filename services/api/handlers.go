@@ -205,7 +205,9 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 		case <-ctx.Done():
 			return result{}, ctx.Err()
 		case <-timer.C:
-			return res, nil
+			// Read once more: a change this replica missed (a full buffer, an event before it
+			// followed the stream) must not turn a finished result into a 202.
+			return s.results.get(ctx, n, inlineMax)
 		case ch := <-changes:
 			if ch.Number == n && (ch.Kind == kindComputed || ch.Kind == kindFailed) {
 				return s.results.get(ctx, n, inlineMax)

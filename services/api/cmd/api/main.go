@@ -115,7 +115,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runErr := make(chan error, 1)
-	go func() { runErr <- svc.Run(runCtx) }()
+	go func() { runErr <- svc.Run(runCtx); close(runErr) }() // closed, so the receive after the select cannot block
 
 	select {
 	case err = <-httpErr:
