@@ -84,6 +84,8 @@ type metadataJSON struct {
 	Checksum string `json:"checksum"`
 	Size     int64  `json:"size"`
 	Digits   int64  `json:"digits"`
+
+	DownloadURL string `json:"download_url"`
 }
 
 func decode[T any](r response) (T, error) {

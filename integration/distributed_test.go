@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -225,6 +226,7 @@ func testProfile(t *testing.T, bins binaries) {
 		s.checkWorkShared(t, len(nums))
 	})
 	t.Run("events refresh and invalidate the cache", func(t *testing.T) { s.checkCacheFollowsEvents(t, 1000, want[1000]) })
+	t.Run("S3 results stream with Range and a presigned download_url", func(t *testing.T) { s.checkDownloads(t, 10000, want[10000]) })
 	t.Run("asking again answers 200 with the result", func(t *testing.T) { s.checkIdempotent(t, []int64{0, 171, 10000, maxNumber}, want) })
 	t.Run("bad input is refused and reaches neither the database nor the queue", func(t *testing.T) {
 		s.checkBadInput(t, nums)
@@ -695,5 +697,40 @@ func (s *stack) checkBadInput(t *testing.T, nums []int64) {
 	}
 	if got := st.State.Subjects[events.SubjectRequested]; got != uint64(len(nums)) {
 		t.Errorf("%d factorial.requested messages on the stream, want one per number (%d)", got, len(nums))
+	}
+}
+
+// checkDownloads reads n's digits from S3 in the two ways a client can besides JSON: a Range
+// request through the API, streamed from the bucket, and the presigned URL of the metadata,
+// straight from the S3 server.
+func (s *stack) checkDownloads(t *testing.T, n int64, w expected) {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v1/factorial/%d?format=text", s.apiClient.base, n), nil)
+	req.Header.Set("Range", "bytes=100-199")
+	resp, err := s.apiClient.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(part) != w.text[100:200] {
+		t.Errorf("Range 100-199 of %d!: %d %q, want 206 %q", n, resp.StatusCode, part, w.text[100:200])
+	}
+
+	r, err := s.apiClient.get(fmt.Sprintf("/api/v1/factorial/metadata/%d", n), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := decode[metadataJSON](r)
+	if err != nil || md.DownloadURL == "" {
+		t.Fatalf("metadata of %d has no download_url: %v %.300s", n, err, r.body)
+	}
+	resp, err = http.Get(md.DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != w.text {
+		t.Errorf("download_url of %d!: %d, %d bytes; want 200 and the %d digits", n, resp.StatusCode, len(body), len(w.text))
 	}
 }
