@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -448,5 +451,84 @@ func TestEmbeddedNATSOff(t *testing.T) {
 	s.post(20)
 	if res := s.waitDone(20); res["factorial_result"] != "2432902008176640000" {
 		t.Fatalf("20!: %v", res)
+	}
+}
+
+// With MAX_NUMBER raised to 10,000,000 the whole path works at the top: compute, store,
+// verify, serve 65.7 MB of text.
+func TestTenMillion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("computes 10,000,000! (about 3 s and 300 MB)")
+	}
+	const n, digits = 10_000_000, 65_657_060
+	cfg := testConfig(t, t.TempDir())
+	cfg.API.MaxNumber, cfg.Calculator.MaxNumber = n, n
+	s := start(t, cfg, nil)
+	if r := s.post(n); r.status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	res := s.waitDone(n)
+	if _, inlined := res["factorial_result"]; inlined || res["digits"] != float64(digits) {
+		t.Fatalf("10,000,000!: %v", res)
+	}
+	resp, err := http.Get(s.base + res["result_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, resp.Body)
+	if err != nil || size != digits {
+		t.Fatalf("text: %d bytes, %v", size, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); res["checksum"] != got {
+		t.Fatalf("served text has SHA-256 %s, the record says %v", got, res["checksum"])
+	}
+}
+
+// A NATS restart needs no service restart: the publisher, the calculator's pull consumer and
+// the API's event follower all carry on once the server is back.
+func TestSurvivesNATSRestart(t *testing.T) {
+	storeDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	startNATS := func() *server.Server {
+		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats not ready")
+		}
+		return ns
+	}
+	ns := startNATS()
+	cfg := testConfig(t, t.TempDir())
+	cfg.NATSURL = ns.ClientURL()
+	s := start(t, cfg, nil)
+	s.post(10)
+	s.waitDone(10)
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ns = startNATS()
+	defer ns.Shutdown()
+
+	// The first POST after the restart may race the reconnect; the record makes it durable
+	// either way, and the reconciler or the publish gets it computed.
+	if r := s.post(11); r.status != http.StatusAccepted {
+		t.Fatalf("POST after restart: %d %s", r.status, r.body)
+	}
+	if res := s.waitDone(11); res["factorial_result"] != "39916800" {
+		t.Fatalf("11! after a NATS restart: %v", res)
+	}
+	s.post(12)
+	if res := s.waitDone(12); res["factorial_result"] != "479001600" {
+		t.Fatalf("12! after a NATS restart: %v", res)
 	}
 }
