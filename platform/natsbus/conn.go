@@ -4,6 +4,7 @@
 package natsbus
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -50,5 +51,42 @@ func connOptions(name string, log *slog.Logger) []nats.Option {
 			}
 			log.Warn("NATS async error", "subject", subject, "err", err)
 		}),
+	}
+}
+
+// Conns dials and keeps the connections of one service, so it can report their health and
+// close them together.
+type Conns struct {
+	dial  Dialer
+	conns []*nats.Conn
+}
+
+// NewConns returns an empty set that dials with dial.
+func NewConns(dial Dialer) *Conns { return &Conns{dial: dial} }
+
+// Dial opens a new named connection and keeps it.
+func (c *Conns) Dial(name string) (*nats.Conn, error) {
+	nc, err := c.dial(name)
+	if err != nil {
+		return nil, err
+	}
+	c.conns = append(c.conns, nc)
+	return nc, nil
+}
+
+// Ping reports an error naming the first connection that is not connected, for /readyz.
+func (c *Conns) Ping(context.Context) error {
+	for _, nc := range c.conns {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS connection %s: %s", nc.Opts.Name, nc.Status())
+		}
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (c *Conns) Close() {
+	for _, nc := range c.conns {
+		nc.Close()
 	}
 }

@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -80,20 +80,23 @@ type Service struct {
 	broker  *broker
 	router  *message.Router
 	echo    *echo.Echo
-	conns   []*nats.Conn
-	done    chan struct{} // closed when Run returns, to end SSE streams
+	conns   *natsbus.Conns
+	streams *streamsEnd // ends SSE streams at shutdown
 }
 
 // New connects to NATS and builds the HTTP handler and the event router.
 func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
-	s := &Service{cfg: cfg, log: d.Log, records: d.Records, store: d.Store, broker: newBroker(), done: make(chan struct{})}
+	s := &Service{
+		cfg: cfg, log: d.Log, records: d.Records, store: d.Store, broker: newBroker(),
+		conns: natsbus.NewConns(d.Dial), streams: newStreamsEnd(),
+	}
 	ok := false
 	defer func() {
 		if !ok {
-			s.close()
+			s.conns.Close()
 		}
 	}()
-	pubConn, err := s.dial(d.Dial, "api-publisher")
+	pubConn, err := s.conns.Dial("api-publisher")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +118,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 	}
 
-	subConn, err := s.dial(d.Dial, "api-events")
+	subConn, err := s.conns.Dial("api-events")
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +139,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		return nil, err
 	}
 	checks := append([]health.Check{
-		{Name: "nats", Ping: s.ping},
+		{Name: "nats", Ping: s.conns.Ping},
 		{Name: "storage", Ping: d.Store.Ping},
 		{Name: "cache", Ping: d.Cache.Ping},
 		{Name: "events", Ping: s.following},
@@ -144,15 +147,6 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.echo = s.routes(specRouter, d.Registry, checks)
 	ok = true
 	return s, nil
-}
-
-func (s *Service) dial(dial natsbus.Dialer, name string) (*nats.Conn, error) {
-	nc, err := dial(name)
-	if err != nil {
-		return nil, err
-	}
-	s.conns = append(s.conns, nc)
-	return nc, nil
 }
 
 // Handler is the HTTP handler of the whole API.
@@ -164,22 +158,26 @@ func (s *Service) Running() <-chan struct{} { return s.router.Running() }
 // Run follows the event stream until ctx is cancelled. Serving HTTP is the caller's: the
 // standalone process and the tests mount Handler where they like.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.close()
-	defer close(s.done)
+	defer s.conns.Close()
+	defer s.EndStreams()
 	if err := s.router.Run(ctx); err != nil {
 		return fmt.Errorf("api router: %w", err)
 	}
 	return nil
 }
 
-func (s *Service) ping(context.Context) error {
-	for _, nc := range s.conns {
-		if !nc.IsConnected() {
-			return fmt.Errorf("NATS connection %s: %s", nc.Opts.Name, nc.Status())
-		}
-	}
-	return nil
+// EndStreams ends the SSE streams, which would otherwise hold an HTTP server's graceful
+// shutdown until its timeout: register it with http.Server.RegisterOnShutdown.
+func (s *Service) EndStreams() { s.streams.end() }
+
+type streamsEnd struct {
+	once sync.Once
+	done chan struct{}
 }
+
+func newStreamsEnd() *streamsEnd { return &streamsEnd{done: make(chan struct{})} }
+
+func (e *streamsEnd) end() { e.once.Do(func() { close(e.done) }) }
 
 // following reports whether the API follows the event stream, for /readyz.
 func (s *Service) following(context.Context) error {
@@ -187,12 +185,6 @@ func (s *Service) following(context.Context) error {
 		return errors.New("not following the event stream")
 	}
 	return nil
-}
-
-func (s *Service) close() {
-	for _, nc := range s.conns {
-		nc.Close()
-	}
 }
 
 // Event kinds, as SSE names them.

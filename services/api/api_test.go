@@ -54,7 +54,7 @@ func newTestService(t *testing.T) (*Service, *server.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.close)
+	t.Cleanup(s.conns.Close)
 	return s, ns
 }
 

@@ -342,7 +342,7 @@ func (s *Service) streamEvents(c echo.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.done:
+		case <-s.streams.done:
 			return nil
 		case <-keepAlive.C:
 			buf.WriteString(": keep-alive\n\n")

@@ -17,7 +17,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -74,12 +73,11 @@ type Deps struct {
 
 // Service is a running calculator.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	router  *message.Router
-	recon   *reconciler
-	conns   []*nats.Conn
-	running chan struct{}
+	cfg    Config
+	log    *slog.Logger
+	router *message.Router
+	recon  *reconciler
+	conns  *natsbus.Conns
 }
 
 // New connects to NATS, provisions the stream and the durable consumer, and builds the
@@ -90,15 +88,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	log := d.Log.With("worker", d.WorkerID)
-	s := &Service{cfg: cfg, log: log, running: make(chan struct{})}
+	s := &Service{cfg: cfg, log: log, conns: natsbus.NewConns(d.Dial)}
 	ok := false
 	defer func() {
 		if !ok {
-			s.close()
+			s.conns.Close()
 		}
 	}()
 
-	pubConn, err := s.dial(d.Dial, "calculator-publisher")
+	pubConn, err := s.conns.Dial("calculator-publisher")
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +128,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		lease: cfg.Lease, beat: cfg.ProgressEvery, now: now,
 	}
 	for i := range cfg.Concurrency {
-		conn, err := s.dial(d.Dial, fmt.Sprintf("calculator-consumer-%d", i))
+		conn, err := s.conns.Dial(fmt.Sprintf("calculator-consumer-%d", i))
 		if err != nil {
 			return nil, err
 		}
@@ -151,14 +149,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 
 func now() time.Time { return time.Now().UTC() }
 
-func (s *Service) dial(dial natsbus.Dialer, name string) (*nats.Conn, error) {
-	nc, err := dial(name)
-	if err != nil {
-		return nil, err
-	}
-	s.conns = append(s.conns, nc)
-	return nc, nil
-}
+// Ping reports whether NATS is connected, for /readyz.
+func (s *Service) Ping(ctx context.Context) error { return s.conns.Ping(ctx) }
 
 // Running is closed once the calculator consumes.
 func (s *Service) Running() <-chan struct{} { return s.router.Running() }
@@ -166,7 +158,7 @@ func (s *Service) Running() <-chan struct{} { return s.router.Running() }
 // Run consumes until ctx is cancelled, then stops: computations in flight are cancelled and
 // their records released for another replica, and the connections are closed.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.close()
+	defer s.conns.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.recon.run(ctx) })
@@ -174,20 +166,4 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("calculator router: %w", err)
 	}
 	return nil
-}
-
-// Ping reports whether NATS is connected, for /readyz.
-func (s *Service) Ping(context.Context) error {
-	for _, nc := range s.conns {
-		if !nc.IsConnected() {
-			return fmt.Errorf("NATS connection %s: %s", nc.Opts.Name, nc.Status())
-		}
-	}
-	return nil
-}
-
-func (s *Service) close() {
-	for _, nc := range s.conns {
-		nc.Close()
-	}
 }

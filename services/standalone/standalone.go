@@ -141,6 +141,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	}
 	app.addr = ln.Addr()
 	srv := &http.Server{Handler: apiSvc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(apiSvc.EndStreams)
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -21,6 +21,7 @@ import (
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/serve"
 	"github.com/factorial-service/factorial/services/api"
 )
 
@@ -103,33 +104,9 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	}
 
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() {
-		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-		}
-		close(httpErr)
-	}()
-	log.Info("api started", "http", cfg.HTTPAddr)
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- svc.Run(runCtx); close(runErr) }() // closed, so the receive after the select cannot block
-
-	select {
-	case err = <-httpErr:
-	case <-ctx.Done():
-	case err = <-runErr:
-	}
-	// Stop taking requests first, then the event router.
-	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	cancel()
-	if rerr := <-runErr; err == nil {
-		err = rerr
-	}
-	log.Info("api stopped")
+	srv.RegisterOnShutdown(svc.EndStreams)
+	log.Info("api starting", "http", cfg.HTTPAddr)
+	err = serve.Run(ctx, srv, svc.Run)
+	log.Info("api stopped", "err", err)
 	return err
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/serve"
 	"github.com/factorial-service/factorial/services/calculator"
 	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
@@ -90,29 +90,8 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		health.Check{Name: "storage", Ping: store.Ping},
 	)
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() {
-		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-		}
-		close(httpErr)
-	}()
-	log.Info("calculator started", "http", cfg.HTTPAddr, "concurrency", cfg.Calculator.Concurrency)
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- svc.Run(runCtx) }()
-
-	select {
-	case err = <-httpErr:
-		cancel()
-		<-runErr
-	case err = <-runErr:
-	}
-	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	log.Info("calculator stopped")
+	log.Info("calculator starting", "http", cfg.HTTPAddr, "concurrency", cfg.Calculator.Concurrency)
+	err = serve.Run(ctx, srv, svc.Run)
+	log.Info("calculator stopped", "err", err)
 	return err
 }

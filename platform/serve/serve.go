@@ -1,0 +1,51 @@
+// Package serve runs a program's HTTP server beside its background work and stops both
+// gracefully, in the right order.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// ShutdownTimeout bounds how long requests in flight may take to finish at shutdown.
+const ShutdownTimeout = 10 * time.Second
+
+// Run serves srv (on srv.Addr) and runs work beside it until ctx is cancelled or either of
+// them fails. Then it stops taking requests and lets those in flight finish (up to
+// ShutdownTimeout), cancels work and waits for it. It returns the first failure, or nil
+// after a requested stop. Register what must end for Shutdown to complete (long-lived
+// streams) with srv.RegisterOnShutdown.
+func Run(ctx context.Context, srv *http.Server, work func(context.Context) error) error {
+	workCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", srv.Addr, err)
+		}
+	}()
+	workErr := make(chan error, 1)
+	go func() { workErr <- work(workCtx) }()
+
+	var err error
+	workDone := false
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+	case err = <-workErr:
+		workDone = true
+	}
+	sctx, done := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer done()
+	_ = srv.Shutdown(sctx)
+	cancel()
+	if !workDone {
+		if werr := <-workErr; err == nil {
+			err = werr
+		}
+	}
+	return err
+}

@@ -1,0 +1,90 @@
+package serve_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/platform/serve"
+)
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestRun(t *testing.T) {
+	t.Run("a stop lets the request in flight finish, then cancels the work", func(t *testing.T) {
+		addr := freeAddr(t)
+		inRequest := make(chan struct{})
+		srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(inRequest)
+			time.Sleep(200 * time.Millisecond)
+			_, _ = w.Write([]byte("finished"))
+		})}
+		ctx, stop := context.WithCancel(context.Background())
+		workStopped := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- serve.Run(ctx, srv, func(ctx context.Context) error {
+				<-ctx.Done()
+				close(workStopped)
+				return nil
+			})
+		}()
+		got := make(chan string, 1)
+		go func() {
+			for {
+				resp, err := http.Get("http://" + addr)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got <- string(body)
+				return
+			}
+		}()
+		<-inRequest
+		stop()
+		if body := <-got; body != "finished" {
+			t.Fatalf("request in flight got %q", body)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-workStopped:
+		default:
+			t.Fatal("work was not cancelled")
+		}
+	})
+	t.Run("work that fails stops the server and is returned", func(t *testing.T) {
+		boom := errors.New("boom")
+		err := serve.Run(context.Background(), &http.Server{Addr: freeAddr(t)}, func(context.Context) error { return boom })
+		if !errors.Is(err, boom) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("an address in use is an error naming HTTP_ADDR, and the work is cancelled", func(t *testing.T) {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		err := serve.Run(context.Background(), &http.Server{Addr: ln.Addr().String()}, func(ctx context.Context) error {
+			<-ctx.Done()
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
