@@ -294,11 +294,11 @@ func testRelease(t *testing.T, f *database.Factorials) {
 		n := newNumber()
 		state(t, f, n, database.StatusComputing)
 		now := at(4 * time.Second)
-		if err := f.Release(t.Context(), n, "w1", now); err != nil {
+		if err := f.Release(t.Context(), n, "w1", "store unreachable", now); err != nil {
 			t.Fatal(err)
 		}
 		rec := get(t, f, n)
-		if rec.Status != database.StatusPending || rec.Worker != "" || rec.Attempts != 1 || rec.HeartbeatAt != nil {
+		if rec.Status != database.StatusPending || rec.Worker != "" || rec.Attempts != 1 || rec.HeartbeatAt != nil || rec.Error != "store unreachable" {
 			t.Fatalf("released record = %+v", rec)
 		}
 		wantTime(t, "RequestedAt", rec.RequestedAt, now)
@@ -319,7 +319,7 @@ func testRelease(t *testing.T, f *database.Factorials) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newNumber()
 			state(t, f, n, tc.from)
-			if err := f.Release(t.Context(), n, tc.worker, at(4*time.Second)); !errors.Is(err, database.ErrNotClaimed) {
+			if err := f.Release(t.Context(), n, tc.worker, "", at(4*time.Second)); !errors.Is(err, database.ErrNotClaimed) {
 				t.Fatalf("err = %v, want ErrNotClaimed", err)
 			}
 		})

@@ -76,12 +76,13 @@ func (f *Factorials) Fail(ctx context.Context, n int64, worker, reason string, n
 }
 
 // Release gives n back: computing → pending with RequestedAt now, for another worker to
-// claim (the worker shuts down, or met an error worth retrying). Attempts is kept. It
+// claim (the worker shuts down, or met an error worth retrying), recording reason as the
+// record's Error so the next attempt and the client can see it. Attempts is kept. It
 // returns an error wrapping ErrNotClaimed when worker no longer holds n.
-func (f *Factorials) Release(ctx context.Context, n int64, worker string, now time.Time) error {
+func (f *Factorials) Release(ctx context.Context, n int64, worker, reason string, now time.Time) error {
 	now = dbTime(now)
-	_, err := f.finish(ctx, "release", n, worker, `status = 'pending', worker = '', progress = 0,
-		started_at = NULL, heartbeat_at = NULL, requested_at = ?, updated_at = ?`, now, now)
+	_, err := f.finish(ctx, "release", n, worker, `status = 'pending', worker = '', progress = 0, error = ?,
+		started_at = NULL, heartbeat_at = NULL, requested_at = ?, updated_at = ?`, reason, now, now)
 	return err
 }
 

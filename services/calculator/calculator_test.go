@@ -144,7 +144,7 @@ func TestWrongDigitsAreNeverReportedDone(t *testing.T) {
 	records, _, publish := startCalculator(t, testConfig(), corrupt)
 	publish(300)
 	rec := waitStatus(t, records, 300, database.StatusFailed)
-	if !strings.Contains(rec.Error, "gave up after 3 attempts") {
+	if !strings.Contains(rec.Error, "gave up after 3 attempts; the last one failed: text of 300! is wrong") {
 		t.Fatalf("error %q", rec.Error)
 	}
 	if calls.Load() != 3 {

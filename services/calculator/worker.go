@@ -38,7 +38,7 @@ type Records interface {
 	Claim(ctx context.Context, n int64, worker string, now, staleBefore time.Time) (database.Record, bool, error)
 	Heartbeat(ctx context.Context, n int64, worker string, progress float64, now time.Time) error
 	Complete(ctx context.Context, n int64, worker string, r database.Result, now time.Time) (database.Record, error)
-	Release(ctx context.Context, n int64, worker string, now time.Time) error
+	Release(ctx context.Context, n int64, worker, reason string, now time.Time) error
 	Fail(ctx context.Context, n int64, worker, reason string, now time.Time) (database.Record, error)
 	Get(ctx context.Context, n int64) (database.Record, error)
 }
@@ -101,7 +101,11 @@ func (w *worker) Handle(m *message.Message) error {
 	case n > w.maxNumber:
 		return w.fail(ctx, n, rec.Attempts, fmt.Sprintf("number %d is above this calculator's MAX_NUMBER %d", n, w.maxNumber), log)
 	case rec.Attempts > w.maxAttempts:
-		return w.fail(ctx, n, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts: the calculator stopped each time before finishing (out of memory?)", w.maxAttempts), log)
+		reason := fmt.Sprintf("gave up after %d attempts: the calculator stopped each time before finishing (out of memory?)", w.maxAttempts)
+		if rec.Error != "" {
+			reason = fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error)
+		}
+		return w.fail(ctx, n, rec.Attempts-1, reason, log)
 	}
 
 	log.Info("computing", "attempt", rec.Attempts)
@@ -114,7 +118,11 @@ func (w *worker) Handle(m *message.Message) error {
 		// context is gone (shutdown).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if rerr := w.records.Release(rctx, n, w.id, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
+		reason := err.Error()
+		if ctx.Err() != nil {
+			reason = "" // shut down, not failed
+		}
+		if rerr := w.records.Release(rctx, n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 			log.Warn("release claim", "err", rerr)
 		}
 		if errors.Is(err, errLostClaim) {
@@ -226,7 +234,8 @@ func (w *worker) compute(ctx context.Context, n int64, log *slog.Logger) (databa
 	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLostClaim) {
 		return database.Result{}, errLostClaim
 	}
-	if er.err != nil {
+	// Either failure causes the other (the pipe carries it across): report the first.
+	if er.err != nil && (putErr == nil || errors.Is(putErr, er.err)) {
 		return database.Result{}, fmt.Errorf("engine: %w", er.err)
 	}
 	if putErr != nil {
