@@ -46,7 +46,8 @@ func (s *Service) routes(spec routers.Router, reg *prometheus.Registry, checks [
 	toUI := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") }
 	e.GET("/swagger", toUI)
 	e.GET("/swagger/", toUI)
-	e.GET("/swagger/*", echoswagger.EchoWrapHandler(echoswagger.URL("/openapi.yaml")))
+	// Only our document: echoswagger.URL would add it after swag's doc.json, which we lack.
+	e.GET("/swagger/*", echoswagger.EchoWrapHandler(func(c *echoswagger.Config) { c.URLs = []string{"/openapi.yaml"} }))
 	e.GET("/", func(c echo.Context) error {
 		page, _ := web.ReadFile("web/index.html")
 		return c.HTMLBlob(http.StatusOK, page)

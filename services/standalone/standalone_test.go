@@ -410,6 +410,9 @@ func TestLargeResultsAreNotInlined(t *testing.T) {
 
 func TestOperationalEndpoints(t *testing.T) {
 	s := start(t, testConfig(t, t.TempDir()), nil)
+	if ui := s.get("/swagger/index.html"); !strings.Contains(string(ui.body), `openapi.yaml`) || strings.Contains(string(ui.body), "doc.json") {
+		t.Errorf("the Swagger UI must load /openapi.yaml and nothing else:\n%s", ui.body)
+	}
 	for _, tt := range []struct{ path, contains string }{
 		{"/healthz", `"ok"`},
 		{"/readyz", `"database":"ok"`},
