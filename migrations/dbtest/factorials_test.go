@@ -307,6 +307,16 @@ func testRelease(t *testing.T, f *database.Factorials) {
 			t.Fatalf("claim after release: ok=%v attempts=%d err=%v", ok, rec.Attempts, err)
 		}
 	})
+	t.Run("a release without reason (shutdown) does not count as an attempt", func(t *testing.T) {
+		n := newNumber()
+		state(t, f, n, database.StatusComputing)
+		if err := f.Release(t.Context(), n, "w1", "", at(4*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if rec := get(t, f, n); rec.Status != database.StatusPending || rec.Attempts != 0 || rec.Error != "" {
+			t.Fatalf("released record = %+v", rec)
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		from   database.Status

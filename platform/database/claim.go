@@ -77,12 +77,19 @@ func (f *Factorials) Fail(ctx context.Context, n int64, worker, reason string, n
 
 // Release gives n back: computing → pending with RequestedAt now, for another worker to
 // claim (the worker shuts down, or met an error worth retrying), recording reason as the
-// record's Error so the next attempt and the client can see it. Attempts is kept. It
+// record's Error so the next attempt and the client can see it. Attempts is kept, except
+// with an empty reason (the worker shut down), which does not count as an attempt. It
 // returns an error wrapping ErrNotClaimed when worker no longer holds n.
 func (f *Factorials) Release(ctx context.Context, n int64, worker, reason string, now time.Time) error {
 	now = dbTime(now)
+	// An empty reason is a worker stopping, not an attempt failing: it is not counted.
+	uncount := 0
+	if reason == "" {
+		uncount = 1
+	}
 	_, err := f.finish(ctx, "release", n, worker, `status = 'pending', worker = '', progress = 0, error = ?,
-		started_at = NULL, heartbeat_at = NULL, requested_at = ?, updated_at = ?`, reason, now, now)
+		attempts = attempts - ?, started_at = NULL, heartbeat_at = NULL, requested_at = ?, updated_at = ?`,
+		reason, uncount, now, now)
 	return err
 }
 

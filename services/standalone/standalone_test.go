@@ -236,6 +236,9 @@ func TestRestartKeepsResultsAndPendingRequests(t *testing.T) {
 	if second.engine.count(1000) != 0 {
 		t.Error("1000! was computed again after the restart")
 	}
+	if meta := second.get("/api/v1/factorial/metadata/77").json(t); meta["attempts"] != float64(1) {
+		t.Errorf("attempts %v after a shutdown cut 77! off, want 1: stopping is not a failed attempt", meta["attempts"])
+	}
 }
 
 // While computing, metadata shows status computing and a progress that moves, and the SSE
