@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
@@ -22,7 +23,7 @@ import (
 )
 
 // startCalculator runs a calculator over an in-process NATS server, SQLite and a memory store.
-func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engine) (*database.Factorials, *objectstore.Memory, func(n int64)) {
+func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engine) (*database.Factorials, *objectstore.Memory, func(n int64), natsbus.Dialer) {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -71,7 +72,7 @@ func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engi
 			t.Fatal(err)
 		}
 	}
-	return records, store, publish
+	return records, store, publish, dial
 }
 
 func testConfig() calculator.Config {
@@ -109,7 +110,7 @@ func waitStatus(t *testing.T, records *database.Factorials, n int64, want databa
 // A calculator killed mid-computation leaves its claim behind with a heartbeat that stops;
 // a live calculator takes the number over once the lease has run out.
 func TestDeadCalculatorsClaimIsTakenOver(t *testing.T) {
-	records, store, publish := startCalculator(t, testConfig(), calculator.EngineFunc(mathBig))
+	records, store, publish, _ := startCalculator(t, testConfig(), calculator.EngineFunc(mathBig))
 	ctx := context.Background()
 	past := time.Now().UTC().Add(-time.Minute)
 	if _, ok, err := records.Claim(ctx, 400, "killed", past, past.Add(-time.Hour)); err != nil || !ok {
@@ -141,7 +142,7 @@ func TestWrongDigitsAreNeverReportedDone(t *testing.T) {
 		_, err := w.Write(s)
 		return int64(len(s)), err
 	})
-	records, _, publish := startCalculator(t, testConfig(), corrupt)
+	records, _, publish, _ := startCalculator(t, testConfig(), corrupt)
 	publish(300)
 	rec := waitStatus(t, records, 300, database.StatusFailed)
 	if !strings.Contains(rec.Error, "gave up after 3 attempts; the last one failed: text of 300! is wrong") {
@@ -165,7 +166,7 @@ func TestAboveMaxNumberFails(t *testing.T) {
 		calls.Add(1)
 		return mathBig(ctx, n, w, p)
 	})
-	records, _, publish := startCalculator(t, cfg, engine)
+	records, _, publish, _ := startCalculator(t, cfg, engine)
 	publish(51)
 	rec := waitStatus(t, records, 51, database.StatusFailed)
 	if !strings.Contains(rec.Error, "MAX_NUMBER") || calls.Load() != 0 {
@@ -173,4 +174,61 @@ func TestAboveMaxNumberFails(t *testing.T) {
 	}
 	publish(50)
 	waitStatus(t, records, 50, database.StatusDone)
+}
+
+// A duplicate delivery of a recently done number announces it again (the first announcement
+// may have been lost in a crash between recording and publishing); an old one does not, so a
+// replayed stream does not announce every result ever computed.
+func TestDuplicateOfRecentResultIsAnnouncedAgain(t *testing.T) {
+	var calls atomic.Int32
+	engine := calculator.EngineFunc(func(ctx context.Context, n uint64, w io.Writer, p func(float64)) (int64, error) {
+		calls.Add(1)
+		return mathBig(ctx, n, w, p)
+	})
+	records, _, publish, dial := startCalculator(t, testConfig(), engine)
+	nc, err := dial("watcher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	computed := make(chan int64, 10)
+	sub, err := nc.Subscribe(events.SubjectComputed, func(m *nats.Msg) {
+		var c events.Computed
+		if events.Decode(m.Data, &c) == nil {
+			computed <- c.Number
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx := context.Background()
+	finish := func(n int64, at time.Time) {
+		if _, ok, err := records.Claim(ctx, n, "crashed", at, at); err != nil || !ok {
+			t.Fatalf("claim %d: %v", n, err)
+		}
+		if _, err := records.Complete(ctx, n, "crashed", database.Result{Key: "k", Checksum: strings.Repeat("ab", 32), Size: 1, Digits: 1}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish(7, time.Now().UTC().Add(-time.Minute))
+	finish(8, time.Now().UTC().Add(-2*time.Hour))
+	publish(8)
+	publish(7)
+	select {
+	case n := <-computed:
+		if n != 7 {
+			t.Fatalf("announced %d, want 7", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recent result was not announced again")
+	}
+	select {
+	case n := <-computed:
+		t.Fatalf("announced %d as well", n)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if calls.Load() != 0 {
+		t.Errorf("engine ran %d times for done numbers", calls.Load())
+	}
 }

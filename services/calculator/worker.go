@@ -147,8 +147,13 @@ func (w *worker) Handle(m *message.Message) error {
 	return w.announce(rec)
 }
 
-// skip handles a delivery for a number this worker could not claim. A done record is
-// announced again: the first announcement may have been lost between recording and
+// reannounceWithin is how recent a result must be to be announced again on a duplicate
+// delivery: long enough to cover a crash between recording and publishing, short enough that
+// replaying an old stream does not announce every result ever computed.
+const reannounceWithin = time.Hour
+
+// skip handles a delivery for a number this worker could not claim. A recently done record
+// is announced again: the first announcement may have been lost between recording and
 // publishing, and JetStream drops the copy if it was not.
 func (w *worker) skip(ctx context.Context, n int64, log *slog.Logger) error {
 	rec, err := w.records.Get(ctx, n)
@@ -157,7 +162,7 @@ func (w *worker) skip(ctx context.Context, n int64, log *slog.Logger) error {
 	}
 	log.Debug("not claimed", "status", rec.Status)
 	w.metrics.outcomes.WithLabelValues("duplicate").Inc()
-	if rec.Status == database.StatusDone {
+	if rec.Status == database.StatusDone && rec.ComputedAt != nil && w.now().Sub(*rec.ComputedAt) < reannounceWithin {
 		return w.announce(rec)
 	}
 	return nil
