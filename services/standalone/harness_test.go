@@ -38,6 +38,7 @@ type service struct {
 	base   string
 	stop   context.CancelFunc
 	engine *countingEngine
+	once   sync.Once
 }
 
 // testConfig is the default configuration with timings shortened for tests.
@@ -76,17 +77,14 @@ func start(t testing.TB, cfg standalone.Config, engine *countingEngine) *service
 	return s
 }
 
-var shutdowns sync.Map
-
 // shutdown stops the service and waits for it; safe to call twice.
 func (s *service) shutdown() {
-	if _, done := shutdowns.LoadOrStore(s, true); done {
-		return
-	}
-	s.stop()
-	if err := s.app.Wait(); err != nil {
-		s.t.Errorf("service stopped with: %v", err)
-	}
+	s.once.Do(func() {
+		s.stop()
+		if err := s.app.Wait(); err != nil {
+			s.t.Errorf("service stopped with: %v", err)
+		}
+	})
 }
 
 type testWriter struct{ t testing.TB }
