@@ -27,3 +27,16 @@ type Cache interface {
 	// Ping reports whether the cache is reachable, for readiness checks.
 	Ping(ctx context.Context) error
 }
+
+// Open returns Redis when redisURL is set (keys under prefix), or else an in-process cache of
+// at most entries values; close releases what Open made.
+func Open(redisURL, prefix string, entries int) (c Cache, close func() error, err error) {
+	if redisURL == "" {
+		return NewMemory(entries), func() error { return nil }, nil
+	}
+	r, err := OpenRedis(redisURL, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, r.Close, nil
+}

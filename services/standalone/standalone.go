@@ -107,11 +107,11 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	resultCache, closeCache, err := openCache(cfg)
+	resultCache, closeCache, err := cache.Open(cfg.RedisURL, "factorial:", cfg.CacheEntries)
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, closeCache)
+	cleanups = append(cleanups, func() { _ = closeCache() })
 
 	engine := d.Engine
 	if engine == nil {
@@ -224,20 +224,4 @@ func openDatabase(ctx context.Context, cfg Config) (*bun.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-type resultCache interface {
-	api.Cache
-	Ping(ctx context.Context) error
-}
-
-func openCache(cfg Config) (resultCache, func(), error) {
-	if cfg.RedisURL == "" {
-		return cache.NewMemory(cfg.CacheEntries), func() {}, nil
-	}
-	r, err := cache.OpenRedis(cfg.RedisURL, "factorial:")
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, func() { _ = r.Close() }, nil
 }

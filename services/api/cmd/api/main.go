@@ -53,11 +53,6 @@ func main() {
 	}
 }
 
-type resultCache interface {
-	api.Cache
-	Ping(ctx context.Context) error
-}
-
 func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	var cfg settings
 	if err := config.Load(environ, &cfg); err != nil {
@@ -80,15 +75,11 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var results resultCache = cache.NewMemory(cfg.CacheEntries)
-	if cfg.RedisURL != "" {
-		r, err := cache.OpenRedis(cfg.RedisURL, cfg.CachePrefix)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		results = r
+	results, closeCache, err := cache.Open(cfg.RedisURL, cfg.CachePrefix, cfg.CacheEntries)
+	if err != nil {
+		return err
 	}
+	defer closeCache()
 
 	svc, err := api.New(ctx, cfg.API, api.Deps{
 		Log:      log,
