@@ -38,6 +38,7 @@ type Config struct {
 	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
 	DatabaseURL      string `env:"DATABASE_URL"` // default DATA_DIR/factorial.db
 	RedisURL         string `env:"REDIS_URL"`    // unset: in-process cache
+	CachePrefix      string `env:"CACHE_PREFIX" envDefault:"factorial:"`
 	CacheEntries     int    `env:"CACHE_ENTRIES" envDefault:"1000"`
 	Storage          objectstore.Config
 	API              api.Config
@@ -107,7 +108,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	resultCache, closeCache, err := cache.Open(cfg.RedisURL, "factorial:", cfg.CacheEntries)
+	resultCache, closeCache, err := cache.Open(cfg.RedisURL, cfg.CachePrefix, cfg.CacheEntries)
 	if err != nil {
 		return nil, err
 	}
