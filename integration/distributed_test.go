@@ -23,6 +23,7 @@ import (
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/testenv"
 )
 
 // Limits of the distributed run.
@@ -151,12 +152,12 @@ func testProfile(t *testing.T, bins binaries) {
 	want := references(nums)
 	vecs := vectors(t, 10000)
 	for _, v := range vecs {
-		w, ok := want[v.n]
+		w, ok := want[v.N]
 		if !ok {
-			t.Fatalf("vector %d is not among the numbers asked for", v.n)
+			t.Fatalf("vector %d is not among the numbers asked for", v.N)
 		}
-		if len(w.text) != v.digits || w.sha256 != v.sha256 || !strings.HasPrefix(w.text, v.first) {
-			t.Fatalf("math/big disagrees with the GMP vector of %d!: the reference itself is wrong", v.n)
+		if int64(len(w.text)) != v.Digits || w.sha256 != v.SHA256 || !strings.HasPrefix(w.text, v.Prefix) {
+			t.Fatalf("math/big disagrees with the GMP vector of %d!: the reference itself is wrong", v.N)
 		}
 	}
 
@@ -369,7 +370,7 @@ func forEach(nums []int64, check func(n int64)) {
 	wg.Wait()
 }
 
-func (s *stack) checkResults(t *testing.T, nums []int64, want map[int64]expected, vecs []vector) {
+func (s *stack) checkResults(t *testing.T, nums []int64, want map[int64]expected, vecs []testenv.Vector) {
 	c := s.apiClient
 	var mu sync.Mutex
 	texts := map[int64]string{} // SHA-256 of the text served, by number
@@ -419,8 +420,8 @@ func (s *stack) checkResults(t *testing.T, nums []int64, want map[int64]expected
 		}
 	})
 	for _, v := range vecs {
-		if got, want := texts[v.n], v.sha256+" "+v.first; got != want {
-			t.Errorf("%d! served as text: SHA-256 and first digits %q, GMP vector %q", v.n, got, want)
+		if got, want := texts[v.N], v.SHA256+" "+v.Prefix; got != want {
+			t.Errorf("%d! served as text: SHA-256 and first digits %q, GMP vector %q", v.N, got, want)
 		}
 	}
 	if len(vecs) > 0 {

@@ -1,18 +1,17 @@
 package integration
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/factorial-service/factorial/platform/testenv"
 )
 
 // The numbers asked for: how many, and the largest (the services' MAX_NUMBER too).
@@ -79,53 +78,23 @@ func references(nums []int64) map[int64]expected {
 	return out
 }
 
-// vector is one line of the GMP reference vectors.
-type vector struct {
-	n      int64
-	digits int
-	sha256 string
-	first  string // first 20 digits
-}
-
-// vectors reads ../shared/reference/factorial-vectors.tsv beside the repository, keeping the
-// numbers up to limit; it returns nil when the file is absent (a clone without shared/).
-func vectors(t *testing.T, limit int64) []vector {
+// vectors returns the GMP reference vectors up to limit, or nil when the repository was cloned
+// without shared/ beside it (the results are then checked against math/big only).
+func vectors(t *testing.T, limit int64) []testenv.Vector {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "reference", "factorial-vectors.tsv")
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		t.Logf("no reference vectors at %s: checking against math/big only", path)
+	all, err := testenv.ReadVectors()
+	if errors.Is(err, os.ErrNotExist) {
+		t.Logf("%v: checking against math/big only", err)
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []vector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	var out []testenv.Vector
+	for _, v := range all {
+		if v.N <= limit {
+			out = append(out, v)
 		}
-		fields := strings.Split(line, "\t")
-		if len(fields) != 4 {
-			t.Fatalf("%s: line %q has %d fields, want 4", path, line, len(fields))
-		}
-		n, err1 := strconv.ParseInt(fields[0], 10, 64)
-		digits, err2 := strconv.Atoi(fields[1])
-		if err1 != nil || err2 != nil {
-			t.Fatalf("%s: line %q: bad number or digit count", path, line)
-		}
-		if n <= limit {
-			out = append(out, vector{n: n, digits: digits, sha256: fields[2], first: fields[3]})
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s has no vectors up to %d", path, limit)
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package standalone_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,9 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,43 +225,6 @@ func (s *service) waitFor(n int64, what string, cond func(map[string]any) bool) 
 func sha(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
-}
-
-// vector is one line of ../shared/reference/factorial-vectors.tsv (computed with GMP).
-type vector struct {
-	n      int64
-	digits int64
-	sha256 string
-	prefix string
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	path := filepath.Join("..", "..", "..", "shared", "reference", "factorial-vectors.tsv")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Skipf("SKIP: reference vectors not found at %s (clone with shared/ beside the repository): %v", path, err)
-	}
-	defer f.Close()
-	var vs []vector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Split(line, "\t")
-		if len(fields) != 4 {
-			t.Fatalf("bad vector line %q", line)
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		d, _ := strconv.ParseInt(fields[1], 10, 64)
-		vs = append(vs, vector{n: n, digits: d, sha256: fields[2], prefix: fields[3]})
-	}
-	if len(vs) == 0 {
-		t.Fatal("no vectors read")
-	}
-	return vs
 }
 
 var (

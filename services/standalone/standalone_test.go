@@ -23,6 +23,7 @@ import (
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/testenv"
 	"github.com/factorial-service/factorial/services/standalone"
 )
 
@@ -30,47 +31,47 @@ import (
 // calculator, the object store, and back through GET as JSON and as text. The digits match
 // GMP's, and the metadata checksum is the SHA-256 of what GET returns.
 func TestVectorsThroughTheService(t *testing.T) {
-	vectors := loadVectors(t)
+	vectors := testenv.Vectors(t)
 	s := start(t, testConfig(t, t.TempDir()), nil)
 	var checked int
 	for _, v := range vectors {
-		if v.n > 100000 {
+		if v.N > 100000 {
 			continue
 		}
-		if r := s.post(v.n); r.status != http.StatusAccepted && r.status != http.StatusOK {
-			t.Fatalf("POST %d: %d %s", v.n, r.status, r.body)
+		if r := s.post(v.N); r.status != http.StatusAccepted && r.status != http.StatusOK {
+			t.Fatalf("POST %d: %d %s", v.N, r.status, r.body)
 		}
 	}
 	for _, v := range vectors {
-		if v.n > 100000 {
+		if v.N > 100000 {
 			continue
 		}
 		checked++
-		res := s.waitDone(v.n)
+		res := s.waitDone(v.N)
 		if res["status"] != "done" {
-			t.Fatalf("%d!: %v", v.n, res)
+			t.Fatalf("%d!: %v", v.N, res)
 		}
 		if inline, ok := res["factorial_result"].(string); ok {
-			if sha([]byte(inline)) != v.sha256 {
-				t.Errorf("%d!: inline digits differ from GMP's", v.n)
+			if sha([]byte(inline)) != v.SHA256 {
+				t.Errorf("%d!: inline digits differ from GMP's", v.N)
 			}
-		} else if v.digits < 1<<20 {
-			t.Errorf("%d!: %d digits should be inlined", v.n, v.digits)
+		} else if v.Digits < 1<<20 {
+			t.Errorf("%d!: %d digits should be inlined", v.N, v.Digits)
 		}
 
-		text := s.get(fmt.Sprintf("/api/v1/factorial/%d", v.n), "Accept", "text/plain")
+		text := s.get(fmt.Sprintf("/api/v1/factorial/%d", v.N), "Accept", "text/plain")
 		if text.status != http.StatusOK {
-			t.Fatalf("GET %d as text: %d %s", v.n, text.status, text.body)
+			t.Fatalf("GET %d as text: %d %s", v.N, text.status, text.body)
 		}
-		if int64(len(text.body)) != v.digits || sha(text.body) != v.sha256 || !bytes.HasPrefix(text.body, []byte(v.prefix)) {
-			t.Errorf("%d!: text has %d digits (want %d) and SHA-256 %s (want %s)", v.n, len(text.body), v.digits, sha(text.body), v.sha256)
+		if int64(len(text.body)) != v.Digits || sha(text.body) != v.SHA256 || !bytes.HasPrefix(text.body, []byte(v.Prefix)) {
+			t.Errorf("%d!: text has %d digits (want %d) and SHA-256 %s (want %s)", v.N, len(text.body), v.Digits, sha(text.body), v.SHA256)
 		}
-		meta := s.get(fmt.Sprintf("/api/v1/factorial/metadata/%d", v.n)).json(t)
+		meta := s.get(fmt.Sprintf("/api/v1/factorial/metadata/%d", v.N)).json(t)
 		if meta["checksum"] != sha(text.body) {
-			t.Errorf("%d!: metadata checksum %v, SHA-256 of GET %s", v.n, meta["checksum"], sha(text.body))
+			t.Errorf("%d!: metadata checksum %v, SHA-256 of GET %s", v.N, meta["checksum"], sha(text.body))
 		}
-		if meta["s3_key"] == "" || meta["digits"] != float64(v.digits) {
-			t.Errorf("%d!: metadata %v", v.n, meta)
+		if meta["s3_key"] == "" || meta["digits"] != float64(v.Digits) {
+			t.Errorf("%d!: metadata %v", v.N, meta)
 		}
 	}
 	if checked < 10 {

@@ -1,83 +1,37 @@
 package factorial
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/factorial-service/factorial/platform/testenv"
 )
 
-// vectorsPath is the reference table, relative to this package's directory: the repository is
-// cloned with shared/ beside it.
-const vectorsPath = "../../../../shared/reference/factorial-vectors.tsv"
-
-// vector is one row of the reference table.
-type vector struct {
-	n      uint64
-	digits int64
-	sha256 string
-	prefix string
-}
-
-func loadVectors(t *testing.T) []vector {
-	t.Helper()
-	f, err := os.Open(vectorsPath)
-	if os.IsNotExist(err) {
-		t.Skipf("reference vectors not found at %s (clone shared/ beside the repository)", vectorsPath)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var vs []vector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fs := strings.Split(line, "\t")
-		if len(fs) != 4 {
-			t.Fatalf("bad vector line %q", line)
-		}
-		n, err1 := strconv.ParseUint(fs[0], 10, 64)
-		d, err2 := strconv.ParseInt(fs[1], 10, 64)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("bad vector line %q", line)
-		}
-		vs = append(vs, vector{n: n, digits: d, sha256: fs[2], prefix: fs[3]})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
-
 func TestWriteMatchesVectors(t *testing.T) {
-	for _, v := range loadVectors(t) {
-		t.Run(strconv.FormatUint(v.n, 10), func(t *testing.T) {
-			if testing.Short() && v.n >= 1_000_000 {
+	for _, v := range testenv.Vectors(t) {
+		n := uint64(v.N)
+		t.Run(strconv.FormatUint(n, 10), func(t *testing.T) {
+			if testing.Short() && n >= 1_000_000 {
 				t.Skip("skipping n >= 1e6 in -short mode")
 			}
 			t.Parallel()
 			h := sha256.New()
 			pw := &prefixWriter{w: h}
-			digits, err := Write(context.Background(), v.n, pw, nil)
+			digits, err := Write(context.Background(), n, pw, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if digits != v.digits {
-				t.Errorf("digits = %d, want %d", digits, v.digits)
+			if digits != v.Digits {
+				t.Errorf("digits = %d, want %d", digits, v.Digits)
 			}
-			if got := string(pw.prefix); got != v.prefix {
-				t.Errorf("first digits = %q, want %q", got, v.prefix)
+			if got := string(pw.prefix); got != v.Prefix {
+				t.Errorf("first digits = %q, want %q", got, v.Prefix)
 			}
-			if got := hex.EncodeToString(h.Sum(nil)); got != v.sha256 {
-				t.Errorf("sha256 = %s, want %s", got, v.sha256)
+			if got := hex.EncodeToString(h.Sum(nil)); got != v.SHA256 {
+				t.Errorf("sha256 = %s, want %s", got, v.SHA256)
 			}
 		})
 	}
