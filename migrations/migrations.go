@@ -17,6 +17,8 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/migrate"
+
+	"github.com/factorial-service/factorial/platform/database"
 )
 
 //go:embed sql/*.sql
@@ -105,6 +107,20 @@ func Check(ctx context.Context, db *bun.DB) error {
 	}
 	return fmt.Errorf("%w: %d %s not applied (%s); run bin/migrate up",
 		ErrSchemaBehind, len(pending), noun, strings.Join(pending, ", "))
+}
+
+// OpenCurrent opens the database at url (DATABASE_URL) and checks its schema is up to date:
+// what the services that do not migrate by themselves do at start.
+func OpenCurrent(ctx context.Context, url string) (*bun.DB, error) {
+	db, err := database.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // newMigrator returns a migrator of the embedded migrations over db. A migration is marked

@@ -28,13 +28,23 @@ type Cache interface {
 	Ping(ctx context.Context) error
 }
 
-// Open returns Redis when redisURL is set (keys under prefix), or else an in-process cache of
-// at most entries values; close releases what Open made.
-func Open(redisURL, prefix string, entries int) (c Cache, close func() error, err error) {
-	if redisURL == "" {
-		return NewMemory(entries), func() error { return nil }, nil
+// Config chooses and sizes the cache; its fields are the environment variables in their tags.
+type Config struct {
+	RedisURL string `env:"REDIS_URL"`                            // unset: in-process cache
+	Prefix   string `env:"CACHE_PREFIX" envDefault:"factorial:"` // Redis key prefix
+	Entries  int    `env:"CACHE_ENTRIES" envDefault:"1000"`      // size of the in-process cache
+}
+
+// Open returns Redis when cfg.RedisURL is set (keys under cfg.Prefix), or else an in-process
+// cache of at most cfg.Entries values; close releases what Open made.
+func Open(cfg Config) (c Cache, close func() error, err error) {
+	if cfg.RedisURL == "" {
+		if cfg.Entries < 1 {
+			return nil, nil, errors.New("CACHE_ENTRIES must be 1 or more")
+		}
+		return NewMemory(cfg.Entries), func() error { return nil }, nil
 	}
-	r, err := OpenRedis(redisURL, prefix)
+	r, err := OpenRedis(cfg.RedisURL, cfg.Prefix)
 	if err != nil {
 		return nil, nil, err
 	}

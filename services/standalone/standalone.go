@@ -37,9 +37,7 @@ type Config struct {
 	NATSURL          string `env:"NATS_URL"`
 	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
 	DatabaseURL      string `env:"DATABASE_URL"` // default DATA_DIR/factorial.db
-	RedisURL         string `env:"REDIS_URL"`    // unset: in-process cache
-	CachePrefix      string `env:"CACHE_PREFIX" envDefault:"factorial:"`
-	CacheEntries     int    `env:"CACHE_ENTRIES" envDefault:"1000"`
+	Cache            cache.Config
 	Storage          objectstore.Config
 	API              api.Config
 	Calculator       calculator.Config
@@ -49,9 +47,6 @@ type Config struct {
 func (c *Config) Validate() error {
 	if err := c.API.Validate(); err != nil {
 		return err
-	}
-	if c.CacheEntries < 1 {
-		return errors.New("CACHE_ENTRIES must be 1 or more")
 	}
 	return c.Calculator.Validate()
 }
@@ -108,7 +103,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	resultCache, closeCache, err := cache.Open(cfg.RedisURL, cfg.CachePrefix, cfg.CacheEntries)
+	resultCache, closeCache, err := cache.Open(cfg.Cache)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,23 +25,16 @@ import (
 )
 
 type settings struct {
-	HTTPAddr     string `env:"HTTP_ADDR" envDefault:":8080"`
-	NATSURL      string `env:"NATS_URL,required"`
-	DatabaseURL  string `env:"DATABASE_URL,required"`
-	RedisURL     string `env:"REDIS_URL"` // unset: in-process cache
-	CachePrefix  string `env:"CACHE_PREFIX" envDefault:"factorial:"`
-	CacheEntries int    `env:"CACHE_ENTRIES" envDefault:"1000"`
-	Storage      objectstore.Config
-	Log          logging.Config
-	API          api.Config
+	HTTPAddr    string `env:"HTTP_ADDR" envDefault:":8080"`
+	NATSURL     string `env:"NATS_URL,required"`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	Cache       cache.Config
+	Storage     objectstore.Config
+	Log         logging.Config
+	API         api.Config
 }
 
-func (s *settings) Validate() error {
-	if s.CacheEntries < 1 {
-		return errors.New("CACHE_ENTRIES must be 1 or more")
-	}
-	return s.API.Validate()
-}
+func (s *settings) Validate() error { return s.API.Validate() }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,19 +55,16 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 
-	db, err := database.Open(ctx, cfg.DatabaseURL)
+	db, err := migrations.OpenCurrent(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Check(ctx, db); err != nil {
-		return err
-	}
 	store, err := objectstore.Open(ctx, cfg.Storage)
 	if err != nil {
 		return err
 	}
-	results, closeCache, err := cache.Open(cfg.RedisURL, cfg.CachePrefix, cfg.CacheEntries)
+	results, closeCache, err := cache.Open(cfg.Cache)
 	if err != nil {
 		return err
 	}

@@ -56,14 +56,11 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 
-	db, err := database.Open(ctx, cfg.DatabaseURL)
+	db, err := migrations.OpenCurrent(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := migrations.Check(ctx, db); err != nil {
-		return err
-	}
 	store, err := objectstore.Open(ctx, cfg.Storage)
 	if err != nil {
 		return err
