@@ -21,11 +21,17 @@ func (t *task) factorial(n uint64) (nat, error) {
 	}
 
 	parts := make([]nat, len(groups))
-	var wg sync.WaitGroup
-	for k, g := range groups {
-		wg.Go(func() { parts[k] = t.product(g) })
+	if t.workers < 2 {
+		for k, g := range groups {
+			parts[k] = t.product(g)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for k, g := range groups {
+			wg.Go(func() { parts[k] = t.product(g) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if err := t.err(); err != nil {
 		return nil, err
 	}
