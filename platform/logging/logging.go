@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // Config is LOG_LEVEL (debug, info, warn, error) and LOG_FORMAT (text or json).
@@ -14,7 +16,8 @@ type Config struct {
 	Format string `env:"LOG_FORMAT" envDefault:"text"`
 }
 
-// New returns a logger writing to w, tagged with the service name.
+// New returns a logger writing to w, tagged with the service name. A line logged with a
+// request's context (log.InfoContext(ctx, …)) carries its trace_id, span_id and request_id.
 func New(w io.Writer, cfg Config, service string) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
@@ -30,5 +33,5 @@ func New(w io.Writer, cfg Config, service string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("LOG_FORMAT %q: want text or json", cfg.Format)
 	}
-	return slog.New(h).With("service", service), nil
+	return slog.New(telemetry.LogHandler(h)).With("service", service), nil
 }

@@ -1,0 +1,134 @@
+// Package telemetry sets up OpenTelemetry tracing for the services: a tracer provider that
+// exports spans with OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set and costs nothing when it
+// is not, the W3C trace-context propagator, the carrier that puts `traceparent` into NATS
+// headers, and a slog handler that writes trace_id, span_id and request_id on every line
+// logged with a request's context.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Propagator reads and writes W3C `traceparent`/`tracestate` and `baggage`: what the
+// services put on HTTP responses' upstream calls and on NATS messages.
+var Propagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPropagator(
+	propagation.TraceContext{}, propagation.Baggage{},
+)
+
+// Telemetry is the tracing of one process.
+type Telemetry struct {
+	// TracerProvider makes the tracers; a no-op one when export is off.
+	TracerProvider trace.TracerProvider
+	// Exporting reports whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT is set).
+	Exporting bool
+	shutdown  func(context.Context) error
+}
+
+// Off is tracing switched off: no spans recorded, no goroutines, nothing exported. A
+// traceparent that arrives is still passed on, so the ids a caller chose reach the logs.
+func Off() *Telemetry {
+	return &Telemetry{TracerProvider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}
+}
+
+// Setup builds the tracing of a process named service from the standard OTEL_* variables,
+// and installs it as OpenTelemetry's global provider and propagator, which the instrumented
+// clients (HTTP, database, Redis, S3) read.
+//
+// Spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
+// set, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none; otherwise tracing is Off.
+// OTEL_EXPORTER_OTLP_PROTOCOL chooses http/protobuf (the default), http/json or grpc; the
+// exporter and the SDK read the rest themselves (headers, TLS, timeout, compression,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_BSP_*).
+//
+// Call Shutdown at exit to flush the spans still buffered.
+func Setup(ctx context.Context, service string, log *slog.Logger) (*Telemetry, error) {
+	t, err := build(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	otel.SetTracerProvider(t.TracerProvider)
+	otel.SetTextMapPropagator(Propagator)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("opentelemetry", "err", err)
+	}))
+	return t, nil
+}
+
+func build(ctx context.Context, service string) (*Telemetry, error) {
+	if !enabled() {
+		return Off(), nil
+	}
+	exp, err := exporter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName(service)),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the default name
+		resource.WithTelemetrySDK(),
+		resource.WithHost(),
+		resource.WithProcessPID(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	return &Telemetry{TracerProvider: tp, Exporting: true, shutdown: tp.Shutdown}, nil
+}
+
+func enabled() bool {
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") ||
+		strings.EqualFold(os.Getenv("OTEL_TRACES_EXPORTER"), "none") {
+		return false
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+func exporter(ctx context.Context) (sdktrace.SpanExporter, error) {
+	name, protocol := "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		name, protocol = "OTEL_EXPORTER_OTLP_PROTOCOL", os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	var (
+		exp sdktrace.SpanExporter
+		err error
+	)
+	switch protocol {
+	case "", "http/protobuf", "http/json":
+		exp, err = otlptracehttp.New(ctx)
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	default:
+		return nil, fmt.Errorf("%s %q: want http/protobuf, http/json or grpc", name, protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter (OTEL_EXPORTER_OTLP_*): %w", err)
+	}
+	return exp, nil
+}
+
+// Tracer returns the named tracer of this process's provider.
+func (t *Telemetry) Tracer(name string) trace.Tracer { return t.TracerProvider.Tracer(name) }
+
+// Shutdown flushes the spans still buffered and stops exporting.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if err := t.shutdown(ctx); err != nil {
+		return fmt.Errorf("telemetry shutdown: %w", err)
+	}
+	return nil
+}
