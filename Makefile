@@ -4,8 +4,11 @@
 MODULES := events events/examples/subscriber platform migrations services/api services/calculator services/standalone api-spec integration
 BINARIES := api calculator migrate standalone
 GO ?= go
+# Servers the tests run as real processes (`make tools` builds them into bin/ from the Go
+# module proxy): one package@version per word, pinned.
+TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build run test test-race vet bench bench-compute tidy clean $(addprefix bin/,$(BINARIES))
+.PHONY: all build tools run test test-race vet bench bench-compute tidy clean $(addprefix bin/,$(BINARIES))
 
 all: build
 
@@ -19,6 +22,9 @@ bin/migrate:
 	$(GO) build -o $@ ./migrations/cmd/migrate
 bin/standalone:
 	$(GO) build -o $@ ./services/standalone/cmd/standalone
+
+tools:
+	@TOOLS="$(TOOLS)" GO="$(GO)" bash scripts/tools.sh
 
 # The embedded profile: NATS, SQLite, local disk and cache in one process, data under DATA_DIR.
 run: bin/standalone

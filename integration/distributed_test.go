@@ -59,19 +59,20 @@ type stack struct {
 	calcClients []*client
 	db          *bun.DB
 	cache       *redisCache
-	store       *fakeS3
+	store       *s3Server
 	js          jetstream.JetStream
 }
 
 // startStack migrates a new database with bin/migrate (as the compose job does) and starts
-// two calculators, then the API, on it, Redis, NATS and a fake S3 store.
+// two calculators, then the API, on it, Redis, NATS and an S3 server.
 func startStack(t *testing.T, bins binaries) *stack {
 	t.Helper()
+	store := newS3Server(t) // first: a missing bin/versitygw skips before anything is made
 	pgURL := dbtest.EmptyPostgresURL(t)
 	if code, stdout, stderr := runToExit(t, "migrate up", bins.migrate, []string{"DATABASE_URL=" + pgURL}, "up"); code != 0 {
 		t.Fatalf("migrate up: exit status %d\n%s%s", code, stdout, stderr)
 	}
-	s := &stack{cache: newRedisCache(t), store: newFakeS3(t)}
+	s := &stack{cache: newRedisCache(t), store: store}
 	natsURL, js := ownNATS(t) // before the processes: its clean-up runs after theirs
 	s.js = js
 

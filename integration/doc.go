@@ -1,9 +1,10 @@
 // Package integration runs the distributed profile of the factorial service the way it is
 // deployed: bin/api and two bin/calculator processes, built from this workspace by the test
 // itself, against this machine's PostgreSQL, Redis and NATS (TEST_POSTGRES_URL,
-// TEST_REDIS_URL, TEST_NATS_URL; see platform/testenv) and an S3-compatible store (gofakes3,
-// served over real HTTP on 127.0.0.1 by the test). It holds tests only; this file is here so
-// the package has a doc and builds.
+// TEST_REDIS_URL, TEST_NATS_URL; see platform/testenv) and an S3-compatible store: Versity
+// S3 Gateway (bin/versitygw, built by `make tools` at the version the compose stack runs),
+// started by the test on its posix backend in a temporary directory. It holds tests only;
+// this file is here so the package has a doc and builds.
 //
 // What it checks: a few hundred distinct numbers come back right (digits and SHA-256 against
 // math/big and, where the file is there, ../shared/reference/factorial-vectors.tsv), each is
@@ -17,7 +18,7 @@
 //
 // PostgreSQL: a database of its own per run, with a random name, dropped at the end
 // (migrations/dbtest). Redis: a key prefix of its own (CACHE_PREFIX), deleted at the end.
-// S3: an in-process server and a bucket of its own.
+// S3: a server process and a bucket of its own.
 //
 // NATS is the hard part. The binaries hard-code the stream FACTORIAL and the durable
 // consumer "calculator", so every user of one server shares both, and a stream left by an

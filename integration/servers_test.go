@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -22,25 +20,47 @@ import (
 	"github.com/factorial-service/factorial/platform/testenv"
 )
 
-// Static credentials of the fake S3 store (gofakes3 checks none, the SDK needs some).
+// Credentials and region of the S3 server (its root user).
 const (
 	s3AccessKey = "integration-test-key"
 	s3SecretKey = "integration-test-secret"
 	s3Region    = "us-east-1"
 )
 
-// fakeS3 is gofakes3 served over real HTTP on 127.0.0.1, with one bucket of this run.
-type fakeS3 struct {
+// s3Server is Versity S3 Gateway on its posix backend in a temporary directory, run as a
+// process of its own: bin/versitygw, built by `make tools` at the version the compose stack
+// runs. It holds one bucket of this run.
+type s3Server struct {
 	endpoint string
 	bucket   string
 	client   *s3.Client
 }
 
-func newFakeS3(t *testing.T) *fakeS3 {
+func newS3Server(t *testing.T) *s3Server {
 	t.Helper()
-	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(srv.Close)
-	f := &fakeS3{endpoint: srv.URL, bucket: randomName("factorial-it-")}
+	bin := testenv.Tool(t, "versitygw")
+	dir := t.TempDir() // before start: removed after the process is killed
+	addr := freeAddr(t)
+	p := start(t, "versitygw", bin, []string{
+		"ROOT_ACCESS_KEY_ID=" + s3AccessKey,
+		"ROOT_SECRET_ACCESS_KEY=" + s3SecretKey,
+	}, "--port", addr, "--region", s3Region, "--health", "/health", "--quiet", "posix", dir)
+	f := &s3Server{endpoint: "http://" + addr, bucket: randomName("factorial-it-")}
+	client := &http.Client{Timeout: 2 * time.Second}
+	eventually(t, readyTimeout, "versitygw answers /health", func() error {
+		if !p.running() {
+			t.Fatalf("versitygw exited (%v)", p.err)
+		}
+		resp, err := client.Get(f.endpoint + "/health")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 	creds := credentials.NewStaticCredentialsProvider(s3AccessKey, s3SecretKey, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -60,7 +80,7 @@ func newFakeS3(t *testing.T) *fakeS3 {
 }
 
 // env is the storage settings of the services.
-func (f *fakeS3) env() []string {
+func (f *s3Server) env() []string {
 	return []string{
 		"STORAGE=s3",
 		"S3_BUCKET=" + f.bucket,
@@ -73,7 +93,7 @@ func (f *fakeS3) env() []string {
 }
 
 // objects lists the bucket: key to size.
-func (f *fakeS3) objects(t *testing.T) map[string]int64 {
+func (f *s3Server) objects(t *testing.T) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: aws.String(f.bucket)})

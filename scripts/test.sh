@@ -17,6 +17,7 @@ skipped=()
 [ -z "${TEST_POSTGRES_URL:-}" ] && skipped+=("PostgreSQL suites (set TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 [ -z "${TEST_REDIS_URL:-}" ] && skipped+=("Redis suites (set TEST_REDIS_URL=redis://127.0.0.1:6379/0)")
 [ -z "${TEST_NATS_URL:-}" ] && skipped+=("external NATS suites (set TEST_NATS_URL=nats://127.0.0.1:4222)")
+[ ! -x "${TEST_TOOLS_DIR:-bin}/versitygw" ] && skipped+=("S3 server suites (run make tools to build bin/versitygw)")
 if [ ${#skipped[@]} -gt 0 ]; then
   echo "Skipped, no server configured:"
   printf '  - %s\n' "${skipped[@]}"

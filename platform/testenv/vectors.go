@@ -73,20 +73,28 @@ func Vectors(t testing.TB) []Vector {
 	return vs
 }
 
-// vectorsPath finds the repository root (the directory holding go.work) above the working
-// directory, and the table beside it.
+// vectorsPath is the table beside the repository root.
 func vectorsPath() (string, error) {
+	root, err := workspaceRoot()
+	if err != nil {
+		return "", fmt.Errorf("reference vectors: %w", err)
+	}
+	return filepath.Join(root, "..", "shared", "reference", "factorial-vectors.tsv"), nil
+}
+
+// workspaceRoot is the directory holding go.work above the working directory.
+func workspaceRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "..", "shared", "reference", "factorial-vectors.tsv"), nil
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("reference vectors: no go.work above the working directory: %w", os.ErrNotExist)
+			return "", fmt.Errorf("no go.work above the working directory: %w", os.ErrNotExist)
 		}
 		dir = parent
 	}
