@@ -16,12 +16,13 @@ import (
 // closing a watermill subscriber drains its connection.
 type Dialer func(name string) (*nats.Conn, error)
 
-// NewDialer dials the servers in url (NATS_URL, comma-separated).
-func NewDialer(url string, log *slog.Logger) Dialer {
+// NewDialer dials the servers in url (NATS_URL, comma-separated), with extra options such as
+// those of Credentials. Errors show url with its passwords redacted.
+func NewDialer(url string, log *slog.Logger, opts ...nats.Option) Dialer {
 	return func(name string) (*nats.Conn, error) {
-		nc, err := nats.Connect(url, connOptions(name, log)...)
+		nc, err := nats.Connect(url, append(connOptions(name, log), opts...)...)
 		if err != nil {
-			return nil, fmt.Errorf("connect to NATS_URL %s: %w", url, err)
+			return nil, fmt.Errorf("connect to NATS_URL %s: %w", Redact(url), err)
 		}
 		return nc, nil
 	}

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -12,14 +13,30 @@ import (
 	"github.com/factorial-service/factorial/events"
 )
 
-func startEmbedded(t *testing.T, storeDir, addr string) *Embedded {
+func startEmbedded(t *testing.T, storeDir, addr string, opts ...EmbeddedOption) *Embedded {
 	t.Helper()
-	e, err := StartEmbedded(storeDir, addr, testLogger(t))
+	e, err := StartEmbedded(storeDir, addr, testLogger(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Shutdown)
 	return e
+}
+
+// withDefaultAddr replaces DefaultEmbeddedAddr, so a test can take it first.
+func withDefaultAddr(addr string) EmbeddedOption {
+	return func(c *embeddedConfig) { c.defaultAddr = addr }
+}
+
+// serviceURL is e's ClientURL with the internal user's credentials, for tests that need the
+// service's rights through the listener (reconnecting across a server restart).
+func (e *Embedded) serviceURL() string {
+	u, err := url.Parse(e.ClientURL())
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	u.User = url.UserPassword(serviceUser, servicePassword())
+	return u.String()
 }
 
 func TestStartEmbeddedListensOnTheGivenAddress(t *testing.T) {
@@ -30,9 +47,9 @@ func TestStartEmbeddedListensOnTheGivenAddress(t *testing.T) {
 	if got, want := e.ClientURL(), "nats://"+addr; got != want {
 		t.Fatalf("ClientURL = %q, want %q", got, want)
 	}
-	nc, err := nats.Connect(e.ClientURL())
+	nc, err := nats.Connect(e.serviceURL())
 	if err != nil {
-		t.Fatalf("outside client: %v", err)
+		t.Fatalf("the service through the listener: %v", err)
 	}
 	defer nc.Close()
 	if _, err := newJS(t, nc).AccountInfo(t.Context()); err != nil {
@@ -76,7 +93,6 @@ func TestStartEmbeddedRejects(t *testing.T) {
 		{"an address that is not host:port", "nonsense"},
 		{"a port that is not a number", "127.0.0.1:http"},
 		{"a port out of range", "127.0.0.1:70000"},
-		{"an empty address", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +110,35 @@ func TestStartEmbeddedRejects(t *testing.T) {
 				t.Errorf("took %s to fail", d)
 			}
 		})
+	}
+}
+
+// With EMBEDDED_NATS_ADDR unset, a taken default address is no reason to stop: the server
+// listens on a free port of the same host and says where in ClientURL.
+func TestStartEmbeddedUnsetFallsBackToAFreePort(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = busy.Close() })
+	taken := busy.Addr().String()
+
+	e := startEmbedded(t, t.TempDir(), "", withDefaultAddr(taken), WithSubscriberPassword("pw"))
+	u, err := url.Parse(e.ClientURL())
+	if err != nil || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Host == taken {
+		t.Fatalf("ClientURL = %q, want another port on 127.0.0.1 than the taken %s", e.ClientURL(), taken)
+	}
+	nc, err := nats.Connect(e.ClientURL(), nats.UserInfo(SubscriberUser, "pw"))
+	if err != nil {
+		t.Fatalf("subscriber at %s: %v", e.ClientURL(), err)
+	}
+	nc.Close()
+
+	// A free default address is used as it is.
+	free := freeAddr(t)
+	if e := startEmbedded(t, t.TempDir(), "", withDefaultAddr(free)); e.ClientURL() != "nats://"+free {
+		t.Errorf("ClientURL = %q with the default %s free", e.ClientURL(), free)
 	}
 }
 

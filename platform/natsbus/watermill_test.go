@@ -487,7 +487,7 @@ func TestFanoutSubscriberFollowsAcrossAServerRestart(t *testing.T) {
 	}
 	// Registered first, so it runs last: the subscribers close while the server is up.
 	t.Cleanup(func() { e.Shutdown() })
-	b := bus{url: e.ClientURL(), topo: defaultTopology}
+	b := bus{url: e.serviceURL(), topo: defaultTopology}
 	provisionBus(t, b, WorkConsumer{AckWait: time.Minute})
 	pubConn := dial(t, b.url, "publisher")
 	pub, err := NewPublisher(pubConn, testLogger(t))
