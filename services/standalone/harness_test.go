@@ -37,12 +37,16 @@ type service struct {
 	once   sync.Once
 }
 
+// testSubscriberPassword is the password of the embedded NATS's read-only user in tests.
+const testSubscriberPassword = "test-subscriber"
+
 // testConfig is the default configuration with timings shortened for tests.
 func testConfig(t testing.TB, dir string) standalone.Config {
 	t.Helper()
 	var cfg standalone.Config
 	err := config.Load([]string{
 		"DATA_DIR=" + dir, "HTTP_ADDR=127.0.0.1:0", "EMBEDDED_NATS_ADDR=127.0.0.1:0",
+		"EMBEDDED_NATS_SUBSCRIBER_PASSWORD=" + testSubscriberPassword,
 	}, &cfg)
 	if err != nil {
 		t.Fatal(err)

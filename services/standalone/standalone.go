@@ -35,12 +35,18 @@ type Config struct {
 	HTTPAddr         string `env:"HTTP_ADDR" envDefault:":8080"`
 	DataDir          string `env:"DATA_DIR" envDefault:"./data"`
 	NATSURL          string `env:"NATS_URL"`
-	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
-	DatabaseURL      string `env:"DATABASE_URL"` // default DATA_DIR/factorial.db
+	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR"` // unset: 127.0.0.1:4222, or a free port if taken
+	DatabaseURL      string `env:"DATABASE_URL"`       // default DATA_DIR/factorial.db
 	Cache            cache.Config
 	Storage          objectstore.Config
 	API              api.Config
 	Calculator       calculator.Config
+
+	// NATS are the credentials and TLS files for NATS_URL. SubscriberPassword is the password
+	// of the embedded server's read-only user subscriber: unset, one is generated and printed
+	// once at start.
+	NATS               natsbus.Credentials
+	SubscriberPassword string `env:"EMBEDDED_NATS_SUBSCRIBER_PASSWORD"`
 }
 
 // Validate checks what parsing alone cannot.
@@ -81,7 +87,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	}()
 
 	app = &App{errc: make(chan error, 1)}
-	dial, natsURL, shutdownNATS, err := startNATS(cfg, log)
+	dial, natsURL, watchNATS, shutdownNATS, err := startNATS(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +165,10 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 			return nil, err
 		}
 	}
-	log.Info("factorial service ready", "http", app.addr.String(), "data_dir", cfg.DataDir, "nats", natsURL)
+	log.Info("factorial service ready", "http", app.addr.String(), "data_dir", cfg.DataDir, "nats", natsbus.Redact(natsURL))
+	if watchNATS != "" {
+		log.Info("watch the events from outside as the read-only NATS user subscriber", "command", watchNATS)
+	}
 
 	go func() {
 		var first error
@@ -195,15 +204,22 @@ func (a *App) NATSURL() string { return a.natsURL }
 // Wait blocks until the service has shut down and returns why it stopped, if not asked to.
 func (a *App) Wait() error { return <-a.errc }
 
-func startNATS(cfg Config, log *slog.Logger) (natsbus.Dialer, string, func(), error) {
+// startNATS connects to NATS_URL, or starts the embedded server; it also returns the URL
+// outside subscribers use and a command line that watches the events ("" if none).
+func startNATS(cfg Config, log *slog.Logger) (natsbus.Dialer, string, string, func(), error) {
 	if cfg.NATSURL != "" {
-		return natsbus.NewDialer(cfg.NATSURL, log), cfg.NATSURL, func() {}, nil
+		opts, err := cfg.NATS.Options()
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		return natsbus.NewDialer(cfg.NATSURL, log, opts...), cfg.NATSURL, "", func() {}, nil
 	}
-	ns, err := natsbus.StartEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.EmbeddedNATSAddr, log)
+	ns, err := natsbus.StartEmbedded(filepath.Join(cfg.DataDir, "nats"), cfg.EmbeddedNATSAddr, log,
+		natsbus.WithSubscriberPassword(cfg.SubscriberPassword))
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
-	return ns.Dialer(log), ns.ClientURL(), ns.Shutdown, nil
+	return ns.Dialer(log), ns.ClientURL(), ns.WatchCommand(), ns.Shutdown, nil
 }
 
 func openDatabase(ctx context.Context, cfg Config) (*bun.DB, error) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/testenv"
 	"github.com/factorial-service/factorial/services/standalone"
 )
@@ -185,7 +186,7 @@ func TestBadInputIsRejected(t *testing.T) {
 
 func streamMessages(t *testing.T, app *standalone.App) uint64 {
 	t.Helper()
-	nc, err := nats.Connect(app.NATSURL())
+	nc, err := nats.Connect(app.NATSURL(), nats.UserInfo(natsbus.SubscriberUser, testSubscriberPassword))
 	if err != nil {
 		t.Fatal(err)
 	}

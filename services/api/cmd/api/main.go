@@ -27,6 +27,7 @@ import (
 type settings struct {
 	HTTPAddr    string `env:"HTTP_ADDR" envDefault:":8080"`
 	NATSURL     string `env:"NATS_URL,required"`
+	NATS        natsbus.Credentials
 	DatabaseURL string `env:"DATABASE_URL,required"`
 	Cache       cache.Config
 	Storage     objectstore.Config
@@ -48,6 +49,10 @@ func main() {
 func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	var cfg settings
 	if err := config.Load(environ, &cfg); err != nil {
+		return err
+	}
+	natsOpts, err := cfg.NATS.Options()
+	if err != nil {
 		return err
 	}
 	log, err := logging.New(stderr, cfg.Log, "api")
@@ -72,7 +77,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 
 	svc, err := api.New(ctx, cfg.API, api.Deps{
 		Log:      log,
-		Dial:     natsbus.NewDialer(cfg.NATSURL, log),
+		Dial:     natsbus.NewDialer(cfg.NATSURL, log, natsOpts...),
 		Records:  database.NewFactorials(db),
 		Store:    store,
 		Cache:    results,

@@ -29,6 +29,7 @@ import (
 type settings struct {
 	HTTPAddr    string `env:"HTTP_ADDR" envDefault:":8081"`
 	NATSURL     string `env:"NATS_URL,required"`
+	NATS        natsbus.Credentials
 	DatabaseURL string `env:"DATABASE_URL,required"`
 	Storage     objectstore.Config
 	Log         logging.Config
@@ -51,6 +52,10 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
+	natsOpts, err := cfg.NATS.Options()
+	if err != nil {
+		return err
+	}
 	log, err := logging.New(stderr, cfg.Log, "calculator")
 	if err != nil {
 		return err
@@ -69,7 +74,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	reg := health.NewRegistry()
 	svc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
 		Log:      log,
-		Dial:     natsbus.NewDialer(cfg.NATSURL, log),
+		Dial:     natsbus.NewDialer(cfg.NATSURL, log, natsOpts...),
 		Records:  database.NewFactorials(db),
 		Store:    store,
 		Engine:   calculator.EngineFunc(factorial.Write),
