@@ -16,7 +16,7 @@ import (
 	"github.com/factorial-service/factorial/platform/health"
 )
 
-//go:embed web/index.html
+//go:embed web/index.html web/app.js web/app.css
 var web embed.FS
 
 // routes builds the echo instance: middleware, the API validated against its OpenAPI
@@ -52,8 +52,20 @@ func (s *Service) routes(spec routers.Router, reg *prometheus.Registry, checks [
 		page, _ := web.ReadFile("web/index.html")
 		return c.HTMLBlob(http.StatusOK, page)
 	})
+	// The page's script and style: files of their own, so it runs without inline code.
+	for _, name := range []string{"app.js", "app.css"} {
+		e.GET("/assets/"+name, echo.StaticFileHandler("web/"+name, web), revalidate)
+	}
 	health.Mount(e, reg, checks...)
 	return e
+}
+
+// revalidate makes browsers check the page's files on each load, so a new version shows at once.
+func revalidate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-cache")
+		return next(c)
+	}
 }
 
 // logRequests logs each request at Info (Debug for probes and metrics) with its request id.

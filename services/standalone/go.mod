@@ -3,6 +3,8 @@ module github.com/factorial-service/factorial/services/standalone
 go 1.26.8
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/factorial-service/factorial/api-spec v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/events v0.0.0-00010101000000-000000000000
 	github.com/factorial-service/factorial/migrations v0.0.0-00010101000000-000000000000
@@ -45,6 +47,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/ghodss/yaml v1.0.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
