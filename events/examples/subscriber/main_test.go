@@ -4,52 +4,30 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/platform/natsbus"
 )
 
-// subscriberPermissions are what this program needs from the `subscriber` user (README,
-// "Building on the events"): read the events, create ordered consumers on FACTORIAL and pull
-// from them. Nothing that publishes an event or deletes anything.
-var subscriberPermissions = &server.Permissions{
-	Publish: &server.SubjectPermission{Allow: []string{
-		"$JS.API.INFO",
-		"$JS.API.STREAM.INFO." + events.Stream,
-		"$JS.API.CONSUMER.CREATE." + events.Stream + ".>",
-		"$JS.API.CONSUMER.INFO." + events.Stream + ".>",
-		"$JS.API.CONSUMER.MSG.NEXT." + events.Stream + ".>",
-	}},
-	Subscribe: &server.SubjectPermission{Allow: []string{"factorial.>", "_INBOX.>"}},
-}
-
-// startNATS starts a JetStream server that, like the embedded one, refuses anonymous clients
-// and gives the user subscriber read-only rights, with the FACTORIAL stream in place. It
-// returns its URL and a JetStream context of the service user to publish events with.
+// startNATS starts the service's own embedded NATS server (platform/natsbus), which refuses
+// anonymous clients and lets the user subscriber only read, with the FACTORIAL stream in
+// place. It returns the URL outside clients use and a JetStream context of the service to
+// publish events with.
 func startNATS(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		Users: []*server.User{
-			{Username: "service", Password: "service-secret"},
-			{Username: "subscriber", Password: "reader-secret", Permissions: subscriberPermissions},
-		},
-	})
+	log := slog.New(slog.DiscardHandler)
+	ns, err := natsbus.StartEmbedded(t.TempDir(), "127.0.0.1:0", log, natsbus.WithSubscriberPassword("reader-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
 	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo("service", "service-secret"))
+	nc, err := ns.Dialer(log)("test-publisher")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +38,7 @@ func startNATS(t *testing.T) (string, jetstream.JetStream) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: events.Stream, Subjects: []string{events.SubjectAll}}); err != nil {
+	if err := natsbus.ProvisionStream(ctx, js); err != nil {
 		t.Fatal(err)
 	}
 	return ns.ClientURL(), js
