@@ -3,7 +3,6 @@ package integration
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -94,7 +93,7 @@ func TestComposeStack(t *testing.T) {
 		}
 	}
 	for _, u := range uses {
-		if !slices.Contains([]string{"api-spec", "events", "platform", "migrations", "services/api", "services/calculator", "services/standalone", "integration"}, u) {
+		if !strings.Contains(string(dockerfile), "COPY "+u+"/go.mod") {
 			t.Errorf("go.work uses %s, which the Dockerfile does not copy first", u)
 		}
 	}
