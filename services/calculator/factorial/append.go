@@ -14,12 +14,16 @@ func AppendText(dst []byte, n uint64) []byte {
 	if n > MaxN {
 		panic(ErrTooLarge)
 	}
-	x := nat{1}
+	x, zeros, release := nat{1}, int64(0), func() {}
 	if n >= 2 {
-		t := newSerialTask()
-		x, _ = t.factorial(n) // a serial task is never cancelled
+		x, zeros, release, _ = newSerialTask().factorial(n) // a serial task is never cancelled
 	}
-	return appendDecimal(dst, x)
+	defer release()
+	dst = appendDecimal(dst, x)
+	for ; zeros > 0; zeros-- {
+		dst = append(dst, '0')
+	}
+	return dst
 }
 
 // newSerialTask returns a task that runs in the calling goroutine and cannot be cancelled.

@@ -32,3 +32,15 @@ func BenchmarkMathBig(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendText measures AppendText warm, for small n.
+func BenchmarkAppendText(b *testing.B) {
+	for _, n := range []uint64{100, 1000, 2000, 5000, 10_000, 15_000, 20_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			buf := make([]byte, 0, 100_000)
+			for b.Loop() {
+				buf = AppendText(buf[:0], n)
+			}
+		})
+	}
+}

@@ -3,68 +3,54 @@ package factorial
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
-// factorial returns n! for 2 <= n <= MaxN. It multiplies primes, not the numbers 1..n: with the
-// primes grouped by the bits of their exponents (see exponentGroups),
+// factorial returns n! = m * 10^zeros for 2 <= n <= MaxN. m's limbs live in memory that
+// release hands back (release is never nil).
 //
-//	n! = (...((g_K)^2 * g_(K-1))^2 * ...)^2 * g_0,   g_k = product of group k,
+// It multiplies primes, not the numbers 1..n. The factors 2 and 5 of the trailing zeros are
+// left out (as many 2s as there are 5s). With the other primes grouped by the bits of their
+// exponents (see exponentGroups),
 //
-// so most of the work is a chain of squarings, each about twice the size of the one before, and
-// the g_k are balanced product trees computed concurrently beforehand.
-func (t *task) factorial(n uint64) (nat, error) {
-	groups := exponentGroups(n)
-	work, scratchLen := estimate(groups)
-	t.setTotal(work)
+//	m = (...((g_K)^2 * g_(K-1))^2 * ...)^2 * g_0,   g_k = product of group k,
+//
+// so most of the work is a chain of squarings, each about twice the size of the one before
+// (chain.go), and the g_k are balanced product trees computed concurrently beforehand.
+func (t *task) factorial(n uint64) (m nat, zeros int64, release func(), err error) {
+	groups, zeros := exponentGroups(n)
+	t.setTotal(estimate(groups))
 	if err := t.err(); err != nil {
-		return nil, err
+		return nil, 0, func() {}, err
 	}
 
+	// As many products at a time as there are workers, from the largest group (0) up, so that
+	// the cores stay busy without more partial products alive than needed.
 	parts := make([]nat, len(groups))
-	if t.workers < 2 {
-		for k, g := range groups {
-			parts[k] = t.product(g)
+	var next atomic.Int64
+	work := func() {
+		for k := int(next.Add(1) - 1); k < len(groups); k = int(next.Add(1) - 1) {
+			parts[k] = t.product(groups[k])
 		}
-	} else {
-		var wg sync.WaitGroup
-		for k, g := range groups {
-			wg.Go(func() { parts[k] = t.product(g) })
-		}
-		wg.Wait()
 	}
+	var wg sync.WaitGroup
+	for range t.workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	groups = nil
 	if err := t.err(); err != nil {
-		return nil, err
+		return nil, 0, func() {}, err
 	}
-
-	// One transform buffer, sized for the last and largest steps, serves the whole chain, so
-	// that memory is not left to the garbage collector at every doubling.
-	sc := &scratch{buf: make([]uint64, scratchLen)}
-	r := nat{1}
-	for k := len(parts) - 1; k >= 0; k-- {
-		if !isOne(r) {
-			r = t.sqr(r, sc, len(parts[k]))
-		}
-		switch {
-		case isOne(parts[k]):
-		case isOne(r):
-			r = parts[k]
-		default:
-			r = t.mulInPlace(r, parts[k], sc)
-		}
-		parts[k] = nil
-		if err := t.err(); err != nil {
-			return nil, err
-		}
-	}
-	return r, nil
+	m, release, err = t.chain(parts)
+	return m, zeros, release, err
 }
-
-func isOne(x nat) bool { return len(x) == 1 && x[0] == 1 }
 
 // leafWords is the number of words multiplied one by one at the leaves of a product tree.
 const leafWords = 16
 
-// product returns the product of the primes ps.
+// product returns the product of the primes ps (1 if there are none).
 func (t *task) product(ps []uint32) nat {
 	// Pack the primes into words below maxWord, then multiply the words as a balanced tree.
 	var words []uint64
@@ -97,36 +83,24 @@ func (t *task) productOfWords(ws []uint64) nat {
 	var x, y nat
 	// A word is about 7 limbs; run the halves concurrently when they are worth a goroutine.
 	t.all(h*8, func() { x = t.productOfWords(ws[:h]) }, func() { y = t.productOfWords(ws[h:]) })
-	return t.mul(x, y, nil)
+	return t.mul(x, y)
 }
 
 // estimate estimates the work, in butterflies, of computing and writing the factorial whose
-// exponent groups are groups, and the scratch length its chain of squarings needs.
-func estimate(groups [][]uint32) (work int64, scratchLen int) {
-	limbs := func(digits float64) int { return int(digits/limbDigits) + 1 }
-	digits := make([]float64, len(groups))
+// exponent groups are groups.
+func estimate(groups [][]uint32) (work int64) {
+	logs := make([]float64, len(groups))
 	for k, g := range groups {
 		for _, p := range g {
-			digits[k] += math.Log10(float64(p))
+			logs[k] += math.Log10(float64(p))
 		}
 		// The product tree: each level costs about as much as the top product.
-		l := limbs(digits[k])
+		l := limbsFor(logs[k])
 		for m := l; m > 2*leafWords*8; m /= 2 {
 			work += int64(l/m) * mulCost(m/2, m/2)
 		}
 	}
-	// The chain of squarings; lengths are tracked in digits, since rounding to limbs at every
-	// step would double with each squaring. A little slack keeps the scratch large enough.
-	r := 0.0
-	for k := len(groups) - 1; k >= 0; k-- {
-		if r > 0 {
-			work += sqrCost(limbs(r))
-			scratchLen = max(scratchLen, scratchSize(limbs(r)+1, limbs(r)+1, true))
-			r *= 2
-		}
-		work += mulCost(limbs(r), limbs(digits[k]))
-		scratchLen = max(scratchLen, scratchSize(limbs(r)+2, limbs(digits[k])+1, false))
-		r += digits[k]
-	}
-	return work + int64(limbs(r)), scratchLen // writing costs about one unit per limb
+	p := planChain(logs)
+	last := p.steps[len(p.steps)-1]
+	return work + p.cost + int64(last.lout) // writing costs about one unit per limb
 }

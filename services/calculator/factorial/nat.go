@@ -89,9 +89,17 @@ func mulSchool(x, y nat) nat {
 
 // carryOut stores the coefficients acc as base-10^6 limbs in z (len(z) >= len(acc)), which must
 // be long enough for the value, and returns z normalised. Each coefficient is a value below
-// maxConv*(10^6-1)^2, possibly plus the modulus p of the transforms (see canonical).
+// maxConv*(10^6-1)^2, possibly plus the modulus p of the transforms (see canonical). z may
+// share acc's storage from its start (z = limbsOf(acc)): limb i overwrites half of word i/2,
+// which has been read by then.
 func carryOut(acc []uint64, z nat) nat {
-	var carry uint64
+	finish(z[len(acc):], carryInto(z, acc, 0))
+	return z.norm()
+}
+
+// carryInto stores the coefficients acc, plus carry at the first, as limbs in z[:len(acc)] and
+// returns the carry out of the last.
+func carryInto(z nat, acc []uint64, carry uint64) uint64 {
 	for i, c := range acc {
 		v, over := bits.Add64(canonical(c), carry, 0)
 		if over != 0 {
@@ -100,12 +108,16 @@ func carryOut(acc []uint64, z nat) nat {
 		z[i] = uint32(v % limbBase)
 		carry = v / limbBase
 	}
-	for i := len(acc); i < len(z); i++ {
+	return carry
+}
+
+// finish stores carry as the limbs z.
+func finish(z nat, carry uint64) {
+	for i := range z {
 		z[i] = uint32(carry % limbBase)
 		carry /= limbBase
 	}
 	if carry != 0 {
 		panic("factorial: result longer than expected")
 	}
-	return z.norm()
 }

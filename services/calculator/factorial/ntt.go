@@ -107,31 +107,29 @@ func powers(w uint64, n int) []uint64 {
 	return t
 }
 
-// twiddleTables caches, for each level k <= tableLog, the powers w^j (j < 2^(k-1)) of the
-// 2^k-th root of unity, forward and inverse. They are built on first use and never change.
-var twiddleTables = func() (t [2][tableLog + 1]func() []uint64) {
-	for inv := range 2 {
-		for k := 1; k <= tableLog; k++ {
-			t[inv][k] = sync.OnceValue(func() []uint64 {
-				return powers(rootOfUnity(k, inv == 1), 1<<(k-1))
-			})
-		}
-	}
-	return t
-}()
+// Twiddle factors. Level k of a transform (butterflies between elements 2^(k-1) apart) uses
+// the powers w^j, j < 2^(k-1), of a primitive 2^k-th root of unity w. They are read from one
+// table of the forward powers for levels up to leafLog and one for levels up to tableLog, every
+// 2^(L-k)-th entry of the level-L table; a level above tableLog combines the big table with
+// a small per-level table. The inverse transform needs the powers of 1/w, which are the same
+// table read backwards: w^-j = w^(2^k - j) = -w^(2^(k-1) - j), since w^(2^(k-1)) = -1. So the
+// tables take 1 MB in all, built on first use.
 
-// twiddles returns the twiddle factors of level k: for k <= tableLog the table itself; above it,
-// the table of level tableLog (coarse) and the powers of the level's root below 2^(k-tableLog)
-// (fine), so that w^j = coarse[j>>s] * fine[j&(2^s-1)] with s = k - tableLog.
-func twiddles(k int, inverse bool) (coarse, fine []uint64) {
-	inv := 0
-	if inverse {
-		inv = 1
+var (
+	leafTable = sync.OnceValue(func() []uint64 { return powers(rootOfUnity(leafLog, false), 1<<(leafLog-1)) })
+	bigTable  = sync.OnceValue(func() []uint64 { return powers(rootOfUnity(tableLog, false), 1<<(tableLog-1)) })
+)
+
+// twiddles returns the twiddle factors of level k: w^j = tab[j*stride] for k <= tableLog;
+// above it, w^j = tab[j>>s] * fine[j&(2^s-1)] with s = k - tableLog and stride 1.
+func twiddles(k int) (tab []uint64, stride int, fine []uint64) {
+	switch {
+	case k <= leafLog:
+		return leafTable(), 1 << (leafLog - k), nil
+	case k <= tableLog:
+		return bigTable(), 1 << (tableLog - k), nil
 	}
-	if k <= tableLog {
-		return twiddleTables[inv][k](), nil
-	}
-	return twiddleTables[inv][tableLog](), powers(rootOfUnity(k, inverse), 1<<(k-tableLog))
+	return bigTable(), 1, powers(rootOfUnity(k, false), 1<<(k-tableLog))
 }
 
 // forward transforms a (length 2^k or 3*2^k) in place, from natural to bit-reversed order.
@@ -149,10 +147,9 @@ func (t *task) forward(a []uint64) {
 	if t.stopped() {
 		return
 	}
-	k := bits.Len(uint(n)) - 1
 	half := n / 2
-	coarse, fine := twiddles(k, false)
-	t.parallel(n, func(lo, hi int) { dif(a[:half], a[half:], coarse, fine, lo, hi) }, half)
+	tab, stride, fine := twiddles(bits.Len(uint(n)) - 1)
+	t.parallel(n, func(lo, hi int) { dif(a[:half], a[half:], tab, stride, fine, lo, hi) }, half)
 	t.advance(int64(half))
 	t.all(n, func() { t.forward(a[:half]) }, func() { t.forward(a[half:]) })
 }
@@ -172,29 +169,28 @@ func (t *task) inverse(a []uint64) {
 	if t.stopped() {
 		return
 	}
-	k := bits.Len(uint(n)) - 1
 	half := n / 2
 	t.all(n, func() { t.inverse(a[:half]) }, func() { t.inverse(a[half:]) })
-	coarse, fine := twiddles(k, true)
-	t.parallel(n, func(lo, hi int) { dit(a[:half], a[half:], coarse, fine, lo, hi) }, half)
+	tab, stride, fine := twiddles(bits.Len(uint(n)) - 1)
+	t.parallel(n, func(lo, hi int) { dit(a[:half], a[half:], tab, stride, fine, lo, hi) }, half)
 	t.advance(int64(half))
 }
 
-// dif does the decimation-in-frequency butterflies x[j], y[j] for lo <= j < hi.
-func dif(x, y, coarse, fine []uint64, lo, hi int) {
+// dif does the decimation-in-frequency butterflies x[j], y[j] for lo <= j < hi, with the
+// twiddle factors of twiddles.
+func dif(x, y, tab []uint64, stride int, fine []uint64, lo, hi int) {
 	if fine == nil {
-		w := coarse[lo:hi]
 		x, y = x[lo:hi], y[lo:hi]
 		for j := range x {
 			u, v := x[j], y[j]
 			x[j] = addMod(u, v)
-			y[j] = mulMod(subMod(u, v), w[j])
+			y[j] = mulMod(subMod(u, v), tab[(lo+j)*stride])
 		}
 		return
 	}
 	s := len(fine)
 	for j := lo; j < hi; j += s {
-		c := coarse[j/s]
+		c := tab[j/s]
 		xs, ys := x[j:j+s], y[j:j+s]
 		for i, f := range fine {
 			u, v := xs[i], ys[i]
@@ -204,27 +200,30 @@ func dif(x, y, coarse, fine []uint64, lo, hi int) {
 	}
 }
 
-// dit does the decimation-in-time butterflies x[j], y[j] for lo <= j < hi.
-func dit(x, y, coarse, fine []uint64, lo, hi int) {
+// dit does the decimation-in-time butterflies x[j], y[j] for lo <= j < hi, with the inverses
+// of the twiddle factors of twiddles: with h = len(x), 1/w^j = -w^(h-j), so that
+// u + v/w^j = u - v*w^(h-j).
+func dit(x, y, tab []uint64, stride int, fine []uint64, lo, hi int) {
+	h := len(x)
+	if lo == 0 && hi > 0 {
+		u, v := x[0], y[0]
+		x[0], y[0] = addMod(u, v), subMod(u, v)
+		lo = 1
+	}
 	if fine == nil {
-		w := coarse[lo:hi]
-		x, y = x[lo:hi], y[lo:hi]
-		for j := range x {
-			u, v := x[j], mulMod(y[j], w[j])
-			x[j] = addMod(u, v)
-			y[j] = subMod(u, v)
+		for j := lo; j < hi; j++ {
+			u, v := x[j], mulMod(y[j], tab[(h-j)*stride])
+			x[j] = subMod(u, v)
+			y[j] = addMod(u, v)
 		}
 		return
 	}
 	s := len(fine)
-	for j := lo; j < hi; j += s {
-		c := coarse[j/s]
-		xs, ys := x[j:j+s], y[j:j+s]
-		for i, f := range fine {
-			u, v := xs[i], mulMod(ys[i], mulMod(c, f))
-			xs[i] = addMod(u, v)
-			ys[i] = subMod(u, v)
-		}
+	for j := lo; j < hi; j++ {
+		r := h - j
+		u, v := x[j], mulMod(y[j], mulMod(tab[r/s], fine[r%s]))
+		x[j] = subMod(u, v)
+		y[j] = addMod(u, v)
 	}
 }
 
@@ -240,9 +239,9 @@ func forwardLeaf(a []uint64) {
 			}
 			break
 		}
-		w, _ := twiddles(bits.Len(uint(m))-1, false)
+		tab, stride, _ := twiddles(bits.Len(uint(m)) - 1)
 		for s := 0; s < n; s += m {
-			dif(a[s:s+h], a[s+h:s+m], w, nil, 0, h)
+			dif(a[s:s+h], a[s+h:s+m], tab, stride, nil, 0, h)
 		}
 	}
 }
@@ -256,9 +255,9 @@ func inverseLeaf(a []uint64) {
 	}
 	for m := 4; m <= n; m <<= 1 {
 		h := m / 2
-		w, _ := twiddles(bits.Len(uint(m))-1, true)
+		tab, stride, _ := twiddles(bits.Len(uint(m)) - 1)
 		for s := 0; s < n; s += m {
-			dit(a[s:s+h], a[s+h:s+m], w, nil, 0, h)
+			dit(a[s:s+h], a[s+h:s+m], tab, stride, nil, 0, h)
 		}
 	}
 }

@@ -26,13 +26,14 @@ func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (
 	defer t.close()
 	t.report(0)
 
-	x := nat{1}
+	x, zeros, release := nat{1}, int64(0), func() {}
 	if n >= 2 {
-		if x, err = t.factorial(n); err != nil {
+		if x, zeros, release, err = t.factorial(n); err != nil {
 			return 0, err
 		}
 	}
-	if digits, err = t.writeDecimal(w, x); err != nil {
+	defer release()
+	if digits, err = t.writeDecimal(w, x, zeros); err != nil {
 		return digits, err
 	}
 	t.report(1)
@@ -42,8 +43,9 @@ func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (
 // writeBuffer is the size of the chunks in which the text is written.
 const writeBuffer = 256 << 10
 
-// writeDecimal writes the decimal text of x (x > 0) to w, most significant digits first.
-func (t *task) writeDecimal(w io.Writer, x nat) (int64, error) {
+// writeDecimal writes the decimal text of x*10^zeros (x > 0) to w, most significant digits
+// first.
+func (t *task) writeDecimal(w io.Writer, x nat, zeros int64) (int64, error) {
 	var written int64
 	buf := make([]byte, 0, writeBuffer)
 	flush := func() error {
@@ -69,6 +71,14 @@ func (t *task) writeDecimal(w io.Writer, x nat) (int64, error) {
 			t.advance(writeBuffer / limbDigits)
 		}
 		buf = appendLimb(buf, x[i])
+	}
+	for ; zeros > 0; zeros-- {
+		if len(buf) == cap(buf) {
+			if err := flush(); err != nil {
+				return written, err
+			}
+		}
+		buf = append(buf, '0')
 	}
 	if err := flush(); err != nil {
 		return written, err
