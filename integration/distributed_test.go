@@ -726,6 +726,10 @@ func (s *stack) checkDownloads(t *testing.T, n int64, w expected) {
 	if err != nil || md.DownloadURL == "" {
 		t.Fatalf("metadata of %d has no download_url: %v %.300s", n, err, r.body)
 	}
+	// Signed for the host the users reach (S3_PUBLIC_ENDPOINT), which the store accepts.
+	if !strings.HasPrefix(md.DownloadURL, s.store.public+"/") {
+		t.Errorf("download_url %q is not on S3_PUBLIC_ENDPOINT %s", md.DownloadURL, s.store.public)
+	}
 	resp, err = http.Get(md.DownloadURL)
 	if err != nil {
 		t.Fatal(err)

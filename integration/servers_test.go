@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ const (
 // process of its own: bin/versitygw, built by `make tools` at the version the compose stack
 // runs. It holds one bucket of this run.
 type s3Server struct {
-	endpoint string
+	endpoint string // as the services reach it
+	public   string // the same server under another host name, for presigned URLs (S3_PUBLIC_ENDPOINT)
 	bucket   string
 	client   *s3.Client
 }
@@ -46,6 +48,7 @@ func newS3Server(t *testing.T) *s3Server {
 		"ROOT_SECRET_ACCESS_KEY=" + s3SecretKey,
 	}, "--port", addr, "--region", s3Region, "--health", "/health", "--quiet", "posix", dir)
 	f := &s3Server{endpoint: "http://" + addr, bucket: randomName("factorial-it-")}
+	f.public = strings.Replace(f.endpoint, "127.0.0.1", "localhost", 1)
 	client := &http.Client{Timeout: 2 * time.Second}
 	eventually(t, readyTimeout, "versitygw answers /health", func() error {
 		if !p.running() {
@@ -85,6 +88,7 @@ func (f *s3Server) env() []string {
 		"STORAGE=s3",
 		"S3_BUCKET=" + f.bucket,
 		"S3_ENDPOINT=" + f.endpoint,
+		"S3_PUBLIC_ENDPOINT=" + f.public,
 		"S3_REGION=" + s3Region,
 		"S3_FORCE_PATH_STYLE=true",
 		"AWS_ACCESS_KEY_ID=" + s3AccessKey,

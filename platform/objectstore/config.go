@@ -22,6 +22,7 @@ type Config struct {
 	S3Endpoint       string `env:"S3_ENDPOINT"`                // optional: an S3-compatible store
 	S3Region         string `env:"S3_REGION"`                  // optional
 	S3ForcePathStyle bool   `env:"S3_FORCE_PATH_STYLE"`
+	S3PublicEndpoint string `env:"S3_PUBLIC_ENDPOINT"` // optional: the store as users reach it, for presigned URLs
 }
 
 // Open builds the store cfg describes. For s3 it checks that the bucket is reachable.
@@ -42,6 +43,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 			Endpoint:       cfg.S3Endpoint,
 			Region:         cfg.S3Region,
 			ForcePathStyle: cfg.S3ForcePathStyle,
+			PublicEndpoint: cfg.S3PublicEndpoint,
 		})
 	case KindMemory:
 		return NewMemory(), nil

@@ -52,9 +52,13 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultS3Concurrency
 	}
+	presignWith := client
+	if cfg.PublicEndpoint != "" {
+		presignWith = s3.New(client.Options(), func(o *s3.Options) { o.BaseEndpoint = aws.String(cfg.PublicEndpoint) })
+	}
 	s := &S3{
 		client:  client,
-		presign: s3.NewPresignClient(client),
+		presign: s3.NewPresignClient(presignWith),
 		cfg:     cfg,
 		uploader: manager.NewUploader(client, func(u *manager.Uploader) {
 			u.PartSize = cfg.PartSize
@@ -183,8 +187,8 @@ func (s *S3) Ping(ctx context.Context) error {
 	return nil
 }
 
-// PresignGet returns a URL that downloads the object without credentials until ttl passes.
-// It does not check that the object exists.
+// PresignGet returns a URL that downloads the object without credentials until ttl passes,
+// on S3Config.PublicEndpoint when it is set. It does not check that the object exists.
 func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	if err := ValidateKey(key); err != nil {
 		return "", err

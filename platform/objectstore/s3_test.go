@@ -246,6 +246,38 @@ func TestS3PresignGet(t *testing.T) {
 	}
 }
 
+func TestS3PresignGetUsesThePublicEndpoint(t *testing.T) {
+	isolateAWSEnv(t)
+	f := newFakeS3(t)
+	cfg := f.config()
+	// The same server under another name, as a compose stack's host sees its S3 container.
+	cfg.PublicEndpoint = strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)
+	s := newS3(t, cfg)
+	mustPut(t, s, "p/10.txt", "3628800")
+	u, err := s.PresignGet(t.Context(), "p/10.txt", time.Minute)
+	if err != nil {
+		t.Fatalf("PresignGet: %v", err)
+	}
+	if want := cfg.PublicEndpoint + "/" + cfg.Bucket + "/p/10.txt?"; !strings.HasPrefix(u, want) {
+		t.Errorf("URL %q does not start with %q", u, want)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(body) != "3628800" {
+		t.Errorf("GET presigned URL = %d %q, want 200 3628800", resp.StatusCode, body)
+	}
+	// Everything else still goes to S3Config.Endpoint.
+	f.srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping succeeded with the S3_ENDPOINT server closed")
+	}
+}
+
 func TestS3UsesTheStandardCredentialChain(t *testing.T) {
 	isolateAWSEnv(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", "env-key")
@@ -270,6 +302,7 @@ func TestNewS3Errors(t *testing.T) {
 		{"missing bucket name", func(c *objectstore.S3Config) { c.Bucket = "" }, "S3_BUCKET is required"},
 		{"bucket does not exist", func(*objectstore.S3Config) {}, "does not exist"},
 		{"endpoint not a URL", func(c *objectstore.S3Config) { c.Endpoint = "localhost:9000" }, "S3_ENDPOINT"},
+		{"public endpoint not a URL", func(c *objectstore.S3Config) { c.PublicEndpoint = "localhost:7070" }, "S3_PUBLIC_ENDPOINT"},
 		{"part size too small", func(c *objectstore.S3Config) { c.PartSize = 1 << 20 }, "5 MiB"},
 	}
 	for _, tt := range tests {

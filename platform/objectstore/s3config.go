@@ -27,6 +27,11 @@ type S3Config struct {
 	Endpoint       string // S3_ENDPOINT: base URL of an S3-compatible store; "" for AWS
 	Region         string // S3_REGION; "" uses the AWS chain, then us-east-1
 	ForcePathStyle bool   // S3_FORCE_PATH_STYLE: http://host/bucket/key instead of http://bucket.host/key
+	// PublicEndpoint (S3_PUBLIC_ENDPOINT) is the base URL of the same store as the users'
+	// machines reach it, used only for presigned URLs; "" presigns with Endpoint. A compose
+	// stack needs it: the services reach the store as http://s3:7070, a browser as
+	// http://localhost:7070, and the signature covers the host.
+	PublicEndpoint string
 
 	// Credentials overrides the standard AWS chain (environment, shared files, IMDS...).
 	Credentials aws.CredentialsProvider
@@ -41,10 +46,13 @@ func (c S3Config) validate() error {
 	if c.Bucket == "" {
 		return errors.New("objectstore: S3_BUCKET is required for the s3 store")
 	}
-	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
+	for _, e := range []struct{ name, url string }{{"S3_ENDPOINT", c.Endpoint}, {"S3_PUBLIC_ENDPOINT", c.PublicEndpoint}} {
+		if e.url == "" {
+			continue
+		}
+		u, err := url.Parse(e.url)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("objectstore: S3_ENDPOINT %q is not an http(s) URL", c.Endpoint)
+			return fmt.Errorf("objectstore: %s %q is not an http(s) URL", e.name, e.url)
 		}
 	}
 	if c.PartSize != 0 && c.PartSize < 5<<20 {
