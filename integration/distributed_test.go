@@ -233,8 +233,12 @@ func testProfile(t *testing.T, bins binaries) {
 	t.Run("bad input is refused and reaches neither the database nor the queue", func(t *testing.T) {
 		s.checkBadInput(t, nums)
 	})
+	t.Run("the healthcheck subcommand of each binary says whether it is ready", func(t *testing.T) {
+		s.checkHealthcheck(t, bins, 0)
+	})
 	t.Run("every process stops cleanly on SIGTERM", func(t *testing.T) {
 		s.stop(t)
+		s.checkHealthcheck(t, bins, 1)
 		for _, p := range append([]*process{s.api}, s.calculators...) {
 			for _, line := range strings.Split(p.stderr.String(), "\n") {
 				if strings.Contains(line, "level=ERROR") {
@@ -244,6 +248,23 @@ func testProfile(t *testing.T, bins binaries) {
 		}
 	})
 	t.Logf("distributed run took %v", time.Since(began).Round(time.Millisecond))
+}
+
+// checkHealthcheck runs `api healthcheck` and `calculator healthcheck` (the compose and
+// Dockerfile health checks) against each running process and checks their exit status.
+func (s *stack) checkHealthcheck(t *testing.T, bins binaries, want int) {
+	t.Helper()
+	check := func(name, bin string, c *client) {
+		addr := strings.TrimPrefix(c.base, "http://")
+		code, stdout, stderr := runToExit(t, name+" healthcheck", bin, []string{"HTTP_ADDR=" + addr}, "healthcheck")
+		if code != want {
+			t.Errorf("%s healthcheck on %s: exit %d, want %d\n%s%s", name, addr, code, want, stdout, stderr)
+		}
+	}
+	check("api", bins.api, s.apiClient)
+	for i, c := range s.calcClients {
+		check(fmt.Sprintf("calculator-%d", i+1), bins.calculator, c)
+	}
 }
 
 // waitAllDone waits until the database says every number is done, failing early on a

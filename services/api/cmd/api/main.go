@@ -38,6 +38,11 @@ type settings struct {
 func (s *settings) Validate() error { return s.API.Validate() }
 
 func main() {
+	// `api healthcheck [path]`: the container health check (the image has no shell); it asks
+	// the api running beside it on HTTP_ADDR (default as in settings) for /readyz.
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(health.Command(os.Args[2:], os.Getenv, ":8080", os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Environ(), os.Stderr); err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/factorial-service/factorial/platform/config"
+	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/services/standalone"
 )
@@ -21,6 +22,11 @@ type settings struct {
 }
 
 func main() {
+	// `standalone healthcheck [path]`: the container health check (the image has no shell); it asks
+	// the standalone running beside it on HTTP_ADDR (default as in settings) for /readyz.
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(health.Command(os.Args[2:], os.Getenv, ":8080", os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Environ(), os.Stderr); err != nil {
