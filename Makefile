@@ -1,7 +1,7 @@
 # The two set-up commands are `make run` (the whole service, nothing installed) and
 # `make test` (every test of every module). See README.md.
 
-MODULES := events events/examples/subscriber platform migrations services/api services/calculator services/standalone api-spec integration
+MODULES := events events/examples/subscriber platform migrations services/api services/calculator services/standalone api-spec integration deploy
 BINARIES := api calculator migrate standalone
 GO ?= go
 # Servers the tests run as real processes (`make tools` builds them into bin/ from the Go
