@@ -26,12 +26,13 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Mount adds /healthz, /readyz and /metrics to e.
+// Mount adds /healthz, /readyz and /metrics to e, each answering GET and HEAD.
 func Mount(e *echo.Echo, reg *prometheus.Registry, checks ...Check) {
-	e.GET("/healthz", func(c echo.Context) error {
+	get := []string{http.MethodGet, http.MethodHead}
+	e.Match(get, "/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", func(c echo.Context) error {
+	e.Match(get, "/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 		defer cancel()
 		status, code := map[string]string{}, http.StatusOK
@@ -44,5 +45,5 @@ func Mount(e *echo.Echo, reg *prometheus.Registry, checks ...Check) {
 		}
 		return c.JSON(code, status)
 	})
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	e.Match(get, "/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 }

@@ -134,17 +134,15 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	router.AddConsumerHandler("follow-events", events.SubjectAll, sub, s.follow)
 	s.router = router
 
-	_, specRouter, err := loadSpec(ctx)
-	if err != nil {
-		return nil, err
-	}
 	checks := append([]health.Check{
 		{Name: "nats", Ping: s.conns.Ping},
 		{Name: "storage", Ping: d.Store.Ping},
 		{Name: "cache", Ping: d.Cache.Ping},
 		{Name: "events", Ping: s.following},
 	}, d.Checks...)
-	s.echo = s.routes(specRouter, d.Registry, checks)
+	if s.echo, err = s.routes(d.Registry, checks); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }

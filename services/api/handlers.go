@@ -3,12 +3,10 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,11 +14,6 @@ import (
 
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/objectstore"
-)
-
-const (
-	maxBodyBytes = 1024
-	maxWait      = 60 * time.Second
 )
 
 // factorialJSON is the resource of GET and POST /api/v1/factorial.
@@ -82,16 +75,23 @@ func toFactorialJSON(res result) factorialJSON {
 
 // postFactorial records a request: 202 while it is pending or computing, 200 when done.
 func (s *Service) postFactorial(c echo.Context) error {
-	n, err := s.decodeRequest(c)
+	req := c.Request()
+	if err := noQuery(req.URL.RawQuery); err != nil {
+		return err
+	}
+	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON); !ok {
+		return notAcceptable(mediaJSON)
+	}
+	n, err := readNumberRequest(req, s.cfg.MaxNumber)
 	if err != nil {
 		return err
 	}
-	rec, err := s.results.request(c.Request().Context(), n)
+	rec, err := s.results.request(req.Context(), n)
 	if err != nil {
 		return err
 	}
 	if rec.Status == database.StatusDone {
-		res, err := s.results.get(c.Request().Context(), n, s.cfg.InlineResultMaxBytes)
+		res, err := s.results.get(req.Context(), n, s.cfg.InlineResultMaxBytes)
 		if err != nil {
 			return err
 		}
@@ -101,81 +101,61 @@ func (s *Service) postFactorial(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, toFactorialJSON(result{Record: rec}))
 }
 
-// decodeRequest reads {"number": n}. The OpenAPI validation has already checked its shape;
-// this is where the number is read exactly (1e3 and 1000.0 are refused, not rounded) and
-// held to MAX_NUMBER, which the document cannot know.
-func (s *Service) decodeRequest(c echo.Context) (int64, error) {
-	var body struct {
-		Number json.Number `json:"number"`
-	}
-	dec := json.NewDecoder(c.Request().Body)
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return 0, problem(http.StatusBadRequest, "malformed JSON: %v; %s", err, s.hint())
-	}
-	if dec.More() {
-		return 0, problem(http.StatusBadRequest, "extra data after the JSON object; %s", s.hint())
-	}
-	n, err := strconv.ParseInt(body.Number.String(), 10, 64)
-	if err != nil {
-		return 0, problem(http.StatusBadRequest, "number %s is not a plain integer; %s", body.Number, s.hint())
-	}
-	if n < 0 || n > s.cfg.MaxNumber {
-		return 0, problem(http.StatusUnprocessableEntity, "number %d is out of range; %s", n, s.hint())
-	}
-	return n, nil
+// notAcceptable is the 406 of a resource served only as the given media types.
+func notAcceptable(types ...string) *Problem {
+	return problem(http.StatusNotAcceptable, "this resource is served as %s; send an Accept header that allows it (or */*)",
+		strings.Join(types, " or "))
 }
 
-func (s *Service) hint() string {
-	return fmt.Sprintf("send {\"number\": n} with n an integer from 0 to %d", s.cfg.MaxNumber)
-}
-
-// pathNumber reads {number}; the OpenAPI validation has checked it is a non-negative int64.
-func (s *Service) pathNumber(c echo.Context) (int64, error) {
-	n, err := strconv.ParseInt(c.Param("number"), 10, 64)
-	if err != nil || n < 0 || n > s.cfg.MaxNumber {
-		return 0, problem(http.StatusBadRequest, "number in the path must be an integer from 0 to %d", s.cfg.MaxNumber)
+func notRequested(n, maxNumber int64) error {
+	if n > maxNumber {
+		return problem(http.StatusNotFound, "%d! was never requested, and this server computes n up to %d", n, maxNumber)
 	}
-	return n, nil
-}
-
-func notRequested(n int64) error {
 	return problem(http.StatusNotFound, "%d! was never requested; POST {\"number\": %d} to /api/v1/factorial first", n, n)
 }
 
 // getFactorial answers with the result (JSON or text), or its status while it is not done.
+// JSON and text are negotiated with Accept (q-values honoured) unless format= chooses.
 func (s *Service) getFactorial(c echo.Context) error {
-	n, err := s.pathNumber(c)
+	req := c.Request()
+	c.Response().Header()[echo.HeaderVary] = hdrVary
+	n, err := pathNumber(c.Param("number"), s.cfg.MaxNumber)
 	if err != nil {
 		return err
 	}
-	wait, err := parseWait(c.QueryParam("wait"))
+	q, err := parseFactorialQuery(req.URL.RawQuery)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	text := wantsText(c.Request(), c.QueryParam("format"))
+	text := q.format == "text"
+	if q.format == "" {
+		media, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON, mediaText)
+		if !ok {
+			return notAcceptable(mediaJSON, mediaText)
+		}
+		text = media == mediaText
+	}
+	ctx := req.Context()
 	inlineMax := s.cfg.InlineResultMaxBytes
 	if text {
 		inlineMax = -1 // the digits are streamed, not inlined
 	}
 	res, err := s.results.get(ctx, n, inlineMax)
 	if errors.Is(err, errNotFound) {
-		return notRequested(n)
+		return notRequested(n, s.cfg.MaxNumber)
 	}
 	if err != nil {
 		return err
 	}
-	if wait > 0 && !finished(res.Record.Status) {
-		if res, err = s.waitFor(c, n, wait, inlineMax); err != nil {
+	if q.wait > 0 && !finished(res.Record.Status) {
+		if res, err = s.waitFor(c, n, q.wait, inlineMax); err != nil {
 			return err
 		}
 	}
 	switch res.Record.Status {
 	case database.StatusDone:
 		if text {
-			return s.streamText(c, res.Record)
+			return s.streamText(c, res.Record, q.download)
 		}
 		return c.JSON(http.StatusOK, toFactorialJSON(res))
 	case database.StatusFailed:
@@ -216,33 +196,9 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 	}
 }
 
-func parseWait(v string) (time.Duration, error) {
-	if v == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, problem(http.StatusBadRequest, "wait %q is not a duration like 30s", v)
-	}
-	return min(d, maxWait), nil
-}
-
-// wantsText reports whether the client asked for the digits as text: format=text, or an
-// Accept header that names text/plain and not JSON.
-func wantsText(r *http.Request, format string) bool {
-	switch format {
-	case "text":
-		return true
-	case "json":
-		return false
-	}
-	accept := r.Header.Get(echo.HeaderAccept)
-	return strings.Contains(accept, "text/plain") && !strings.Contains(accept, "application/json")
-}
-
 // streamText serves the digits from the object store: ETag (their SHA-256), Range and
 // conditional requests through http.ServeContent, gzip when asked for and no range is.
-func (s *Service) streamText(c echo.Context, rec database.Record) error {
+func (s *Service) streamText(c echo.Context, rec database.Record, download bool) error {
 	req, resp := c.Request(), c.Response()
 	obj, err := s.store.Open(req.Context(), rec.Key)
 	if errors.Is(err, objectstore.ErrNotFound) {
@@ -255,9 +211,8 @@ func (s *Service) streamText(c echo.Context, rec database.Record) error {
 	h := resp.Header()
 	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "public, max-age=31536000, immutable") // n! never changes
-	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	disposition := "inline"
-	if d := c.QueryParam("download"); d == "true" || d == "1" {
+	if download {
 		disposition = "attachment" // the browser saves it instead of showing 65 MB in a tab
 	}
 	h.Set("Content-Disposition", fmt.Sprintf("%s; filename=\"factorial-%d.txt\"", disposition, rec.Number))
@@ -283,20 +238,27 @@ func (s *Service) streamText(c echo.Context, rec database.Record) error {
 		return zw.Close()
 	}
 	h.Set("ETag", fmt.Sprintf("%q", rec.Checksum))
-	http.ServeContent(resp, req, "", modTime, obj)
+	http.ServeContent(&problemWriter{ResponseWriter: resp, req: req}, req, "", modTime, obj)
 	return nil
 }
 
 // getMetadata answers with everything known about n except its digits.
 func (s *Service) getMetadata(c echo.Context) error {
-	n, err := s.pathNumber(c)
+	req := c.Request()
+	n, err := pathNumber(c.Param("number"), s.cfg.MaxNumber)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	if err := noQuery(req.URL.RawQuery); err != nil {
+		return err
+	}
+	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON); !ok {
+		return notAcceptable(mediaJSON)
+	}
+	ctx := req.Context()
 	rec, err := s.records.Get(ctx, n)
 	if errors.Is(err, database.ErrNotFound) {
-		return notRequested(n)
+		return notRequested(n, s.cfg.MaxNumber)
 	}
 	if err != nil {
 		return fmt.Errorf("read record %d: %w", n, err)
@@ -329,12 +291,23 @@ func utc(t *time.Time) *time.Time {
 
 // streamEvents is a Server-Sent Events stream of the changes this replica sees.
 func (s *Service) streamEvents(c echo.Context) error {
-	changes, cancel := s.broker.subscribe()
-	defer cancel()
+	req := c.Request()
+	if err := noQuery(req.URL.RawQuery); err != nil {
+		return err
+	}
+	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaSSE); !ok {
+		return notAcceptable(mediaSSE)
+	}
 	resp := c.Response()
-	resp.Header().Set(echo.HeaderContentType, "text/event-stream")
+	resp.Header().Set(echo.HeaderContentType, mediaSSE)
 	resp.Header().Set("Cache-Control", "no-cache")
 	resp.Header().Set("X-Accel-Buffering", "no")
+	if req.Method == http.MethodHead {
+		resp.WriteHeader(http.StatusOK)
+		return nil
+	}
+	changes, cancel := s.broker.subscribe()
+	defer cancel()
 	resp.WriteHeader(http.StatusOK)
 	_, _ = resp.Write([]byte(": connected\n\n"))
 	resp.Flush()

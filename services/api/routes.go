@@ -1,96 +1,104 @@
 package api
 
 import (
-	"embed"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	echoswagger "github.com/swaggo/echo-swagger"
 
-	apispec "github.com/factorial-service/factorial/api-spec"
 	"github.com/factorial-service/factorial/platform/health"
 )
 
-//go:embed web/index.html web/app.js web/app.css
-var web embed.FS
+// readMethods are the methods of every read route: HEAD is GET without the body.
+var readMethods = []string{http.MethodGet, http.MethodHead}
 
-// routes builds the echo instance: middleware, the API validated against its OpenAPI
-// document, the document itself with a Swagger UI, the web page and the probes.
-func (s *Service) routes(spec routers.Router, reg *prometheus.Registry, checks []health.Check) *echo.Echo {
+// routes builds the echo instance: middleware, the API, the document with a Swagger UI,
+// the web page and the probes.
+func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo.Echo, error) {
+	files, err := staticFiles()
+	if err != nil {
+		return nil, err
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Use(
 		echomw.Recover(),
 		echomw.RequestID(),
+		securityHeaders,
 		s.logRequests(),
 		httpMetrics(reg),
-		echomw.BodyLimit(strconv.Itoa(maxBodyBytes)+"B"),
-		validateRequests(spec, s.cfg.MaxNumber),
 	)
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/factorial", s.postFactorial)
-	v1.GET("/factorial/:number", s.getFactorial)
-	v1.GET("/factorial/metadata/:number", s.getMetadata)
-	v1.GET("/events", s.streamEvents)
+	v1.Match(readMethods, "/factorial/:number", s.getFactorial)
+	v1.Match(readMethods, "/factorial/metadata/:number", s.getMetadata)
+	v1.Match(readMethods, "/events", s.streamEvents)
 
-	e.GET("/openapi.yaml", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, "application/yaml", apispec.OpenAPI)
-	})
-	toUI := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/swagger/index.html") }
-	e.GET("/swagger", toUI)
-	e.GET("/swagger/", toUI)
-	// Only our document: echoswagger.URL would add it after swag's doc.json, which we lack.
-	e.GET("/swagger/*", echoswagger.EchoWrapHandler(func(c *echoswagger.Config) { c.URLs = []string{"/openapi.yaml"} }))
-	e.GET("/", func(c echo.Context) error {
-		page, _ := web.ReadFile("web/index.html")
-		return c.HTMLBlob(http.StatusOK, page)
-	})
-	// The page's script and style: files of their own, so it runs without inline code.
-	for _, name := range []string{"app.js", "app.css"} {
-		e.GET("/assets/"+name, echo.StaticFileHandler("web/"+name, web), revalidate)
-	}
+	mountStatic(e, files)
 	health.Mount(e, reg, checks...)
-	return e
+	return e, nil
 }
 
-// revalidate makes browsers check the page's files on each load, so a new version shows at once.
-func revalidate(next echo.HandlerFunc) echo.HandlerFunc {
+// Header values shared by every response (never modified, so one slice serves all).
+var (
+	hdrNosniff  = []string{"nosniff"}
+	hdrReferrer = []string{"no-referrer"}
+	hdrFrame    = []string{"DENY"}
+	hdrCSPNone  = []string{cspNone}
+	hdrVary     = []string{"Accept, Accept-Encoding"}
+)
+
+// securityHeaders sets, on every response, nosniff, no referrer, no framing and a
+// Content-Security-Policy that allows nothing; the page and Swagger UI replace the policy
+// with theirs.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-cache")
+		h := c.Response().Header()
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["Referrer-Policy"] = hdrReferrer
+		h["X-Frame-Options"] = hdrFrame
+		h["Content-Security-Policy"] = hdrCSPNone
 		return next(c)
 	}
 }
 
-// logRequests logs each request at Info (Debug for probes and metrics) with its request id.
+// logRequests logs each request at debug with its request id, and server errors at warn
+// (a 500 is also logged in full by the error handler). Logging every request at info would
+// cost more than serving a cached result.
 func (s *Service) logRequests() echo.MiddlewareFunc {
-	return echomw.RequestLoggerWithConfig(echomw.RequestLoggerConfig{
-		LogMethod: true, LogURI: true, LogStatus: true, LogLatency: true, LogRequestID: true, LogError: true,
-		HandleError: true,
-		LogValuesFunc: func(c echo.Context, v echomw.RequestLoggerValues) error {
-			level := s.log.Info
-			switch c.Path() {
-			case "/healthz", "/readyz", "/metrics":
-				level = s.log.Debug
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
 			}
-			level("http", "method", v.Method, "uri", v.URI, "status", v.Status,
-				"latency_ms", v.Latency.Milliseconds(), "request_id", v.RequestID)
+			status := c.Response().Status
+			level := s.log.Debug
+			if status >= 500 {
+				level = s.log.Warn
+			}
+			if status >= 500 || s.log.Enabled(c.Request().Context(), slog.LevelDebug) {
+				req := c.Request()
+				level("http", "method", req.Method, "uri", req.URL.Path, "status", status,
+					"latency_ms", time.Since(start).Milliseconds(), "request_id", requestID(c))
+			}
 			return nil
-		},
-	})
+		}
+	}
 }
 
 // httpMetrics counts requests and their latency by route (the pattern, not the URL, so the
-// number of series stays bounded).
+// number of series stays bounded). A client that went away is counted as 499.
 func httpMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "factorial_http_requests_total", Help: "HTTP requests by method, route and status.",
+		Name: "factorial_http_requests_total", Help: "HTTP requests by method, route and status (499: the client went away).",
 	}, []string{"method", "route", "code"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "factorial_http_request_seconds", Help: "HTTP request latency by method and route.",
@@ -101,17 +109,21 @@ func httpMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
 			err := next(c)
-			status := c.Response().Status
 			if err != nil {
 				c.Error(err) // write the problem now, so its status is what is counted
-				status = c.Response().Status
 			}
 			route := c.Path()
 			if route == "" {
 				route = "unmatched"
 			}
-			requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
-			latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+			method := c.Request().Method
+			switch method {
+			case http.MethodGet, http.MethodHead, http.MethodPost:
+			default:
+				method = "other" // any client can send any method: keep the series bounded
+			}
+			requests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
+			latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 			return nil
 		}
 	}

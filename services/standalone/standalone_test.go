@@ -130,7 +130,10 @@ func TestBadInputIsRejected(t *testing.T) {
 		{"numeric string", "POST", "/api/v1/factorial", json, `{"number": "5"}`, 400, "0 to 100000"},
 		{"boolean", "POST", "/api/v1/factorial", json, `{"number": true}`, 400, "0 to 100000"},
 		{"null", "POST", "/api/v1/factorial", json, `{"number": null}`, 400, "0 to 100000"},
-		{"huge", "POST", "/api/v1/factorial", json, `{"number": 99999999999999999999}`, 400, "0 to 100000"},
+		{"huge", "POST", "/api/v1/factorial", json, `{"number": 99999999999999999999}`, 422, "0 to 100000"},
+		{"minus zero", "POST", "/api/v1/factorial", json, `{"number": -0}`, 400, "write 0"},
+		{"duplicate key", "POST", "/api/v1/factorial", json, `{"number": 5, "number": 6}`, 400, "twice"},
+		{"charset utf-16", "POST", "/api/v1/factorial", "application/json; charset=utf-16", `{"number": 5}`, 415, "UTF-8"},
 		{"missing field", "POST", "/api/v1/factorial", json, `{}`, 400, "number"},
 		{"unknown field", "POST", "/api/v1/factorial", json, `{"number": 5, "extra": 1}`, 400, "extra"},
 		{"array", "POST", "/api/v1/factorial", json, `[5]`, 400, "0 to 100000"},
@@ -143,7 +146,10 @@ func TestBadInputIsRejected(t *testing.T) {
 		{"path not a number", "GET", "/api/v1/factorial/abc", "", "", 400, "0 to 100000"},
 		{"path negative", "GET", "/api/v1/factorial/-1", "", "", 400, "0 to 100000"},
 		{"path huge", "GET", "/api/v1/factorial/99999999999999999999", "", "", 400, "0 to 100000"},
-		{"path above MAX_NUMBER", "GET", "/api/v1/factorial/100001", "", "", 400, "0 to 100000"},
+		{"path above MAX_NUMBER", "GET", "/api/v1/factorial/100001", "", "", 404, "up to 100000"},
+		{"path leading zero", "GET", "/api/v1/factorial/05", "", "", 400, "leading zeros"},
+		{"path plus sign", "GET", "/api/v1/factorial/+5", "", "", 400, "without sign"},
+		{"unknown query parameter", "GET", "/api/v1/factorial/5?x=1", "", "", 400, "wait"},
 		{"path fraction", "GET", "/api/v1/factorial/4.5", "", "", 400, "0 to 100000"},
 		{"metadata path not a number", "GET", "/api/v1/factorial/metadata/abc", "", "", 400, "0 to 100000"},
 		{"metadata path negative", "GET", "/api/v1/factorial/metadata/-1", "", "", 400, "0 to 100000"},
@@ -415,7 +421,7 @@ func TestLargeResultsAreNotInlined(t *testing.T) {
 
 func TestOperationalEndpoints(t *testing.T) {
 	s := start(t, testConfig(t, t.TempDir()), nil)
-	if ui := s.get("/swagger/index.html"); !strings.Contains(string(ui.body), `openapi.yaml`) || strings.Contains(string(ui.body), "doc.json") {
+	if ui := s.get("/swagger/swagger-initializer.js"); !strings.Contains(string(ui.body), `openapi.yaml`) || strings.Contains(string(ui.body), "doc.json") {
 		t.Errorf("the Swagger UI must load /openapi.yaml and nothing else:\n%s", ui.body)
 	}
 	for _, tt := range []struct{ path, contains string }{

@@ -1,0 +1,338 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/objectstore"
+)
+
+// fixture is the API over real HTTP (httptest.Server, so HEAD and connection handling are
+// net/http's own), with its repository and store at hand to put results in place.
+type fixture struct {
+	t       *testing.T
+	s       *Service
+	srv     *httptest.Server
+	records *database.Factorials
+	store   *objectstore.Memory
+	client  *http.Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	s, _ := newTestService(t)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{
+		t: t, s: s, srv: srv,
+		records: s.records.(*database.Factorials), store: s.store.(*objectstore.Memory),
+		client: &http.Client{Transport: &http.Transport{DisableCompression: true}},
+	}
+}
+
+// digits is the decimal text of n!.
+func digits(n int64) string { return new(big.Int).MulRange(1, n).String() }
+
+// done puts n! in place as a calculator would (recorded, stored, completed) and returns its digits.
+func (f *fixture) done(n int64) string {
+	f.t.Helper()
+	ctx := context.Background()
+	text := digits(n)
+	if n < 2 {
+		text = "1"
+	}
+	now := time.Now()
+	if _, _, err := f.records.Request(ctx, n, now); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, ok, err := f.records.Claim(ctx, n, "test", now, now); err != nil || !ok {
+		f.t.Fatalf("claim %d: %v %v", n, ok, err)
+	}
+	key := fmt.Sprintf("factorials/%d.txt", n)
+	if _, err := f.store.Put(ctx, key, strings.NewReader(text)); err != nil {
+		f.t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(text))
+	_, err := f.records.Complete(ctx, n, "test", database.Result{
+		Key: key, Checksum: hex.EncodeToString(sum[:]), Size: int64(len(text)), Digits: int64(len(text)),
+	}, now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return text
+}
+
+// pending records a request for n that no calculator takes.
+func (f *fixture) pending(n int64) {
+	f.t.Helper()
+	if _, _, err := f.records.Request(context.Background(), n, time.Now()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends a request; header is name, value pairs.
+func (f *fixture) do(method, target, body string, header ...string) reply {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+target, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body == "" {
+		req.Body = http.NoBody
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// problemOf checks that r is a problem+json document of the given status whose detail is one
+// line, and returns the detail.
+func problemOf(t *testing.T, r reply, status int) string {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json (body %q)", ct, r.body)
+	}
+	var p struct {
+		Type, Title, Detail string
+		Status              int
+	}
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, r.body)
+	}
+	if p.Status != status || p.Title == "" || p.Type == "" {
+		t.Fatalf("not a problem document of %d: %s", status, r.body)
+	}
+	if p.Detail == "" || strings.ContainsAny(p.Detail, "\n\r") || len(p.Detail) > 300 {
+		t.Fatalf("detail must be one short line: %q", p.Detail)
+	}
+	return p.Detail
+}
+
+// Every GET route answers HEAD with the GET's status and headers and no body.
+func TestHeadOnEveryGetRoute(t *testing.T) {
+	f := newFixture(t)
+	f.done(20)
+	paths := map[string]string{
+		"/api/v1/factorial/:number":          "/api/v1/factorial/20",
+		"/api/v1/factorial/metadata/:number": "/api/v1/factorial/metadata/20",
+	}
+	for _, r := range f.s.echo.Routes() {
+		if r.Method != http.MethodGet {
+			continue
+		}
+		path := r.Path
+		if p, ok := paths[path]; ok {
+			path = p
+		}
+		t.Run(path, func(t *testing.T) {
+			get := reply{status: http.StatusOK, header: http.Header{"Content-Type": {mediaSSE}}}
+			if path != "/api/v1/events" { // endless
+				get = f.do(http.MethodGet, path, "")
+			}
+			head := f.do(http.MethodHead, path, "")
+			if head.status != get.status {
+				t.Fatalf("HEAD %d, GET %d", head.status, get.status)
+			}
+			if head.body != "" {
+				t.Fatalf("HEAD has a body: %q", head.body)
+			}
+			if hc, gc := head.header.Get("Content-Type"), get.header.Get("Content-Type"); hc != gc {
+				t.Fatalf("HEAD Content-Type %q, GET %q", hc, gc)
+			}
+		})
+	}
+	text := f.do(http.MethodHead, "/api/v1/factorial/20?format=text", "")
+	if text.status != http.StatusOK || text.header.Get("Content-Length") != "19" || text.header.Get("ETag") == "" {
+		t.Fatalf("HEAD of the text: %d %v", text.status, text.header)
+	}
+}
+
+// The representation of GET /api/v1/factorial/{n} is chosen by Accept, q-values included,
+// and says so with Vary; nothing acceptable is a 406.
+func TestAcceptNegotiation(t *testing.T) {
+	f := newFixture(t)
+	want := f.done(30)
+	for _, tt := range []struct {
+		accept string
+		media  string // "" for 406
+	}{
+		{"", mediaJSON},
+		{"*/*", mediaJSON},
+		{"application/json", mediaJSON},
+		{"text/plain", mediaText},
+		{"text/*", mediaText},
+		{"application/json;q=0.1, text/plain", mediaText},
+		{"text/plain;q=0.5, application/json;q=0.9", mediaJSON},
+		{"text/plain, application/json", mediaJSON},
+		{"text/html, */*;q=0.1", mediaJSON},
+		{"text/*;q=0.2, */*;q=0.1", mediaText},
+		{"image/png", ""},
+		{"application/json;q=0, text/plain;q=0", ""},
+		{"*/*;q=0", ""},
+		{"text/plain;q=0, */*", mediaJSON},
+	} {
+		t.Run(tt.accept, func(t *testing.T) {
+			r := f.do(http.MethodGet, "/api/v1/factorial/30", "", "Accept", tt.accept)
+			if vary := r.header.Get("Vary"); vary != "Accept, Accept-Encoding" {
+				t.Errorf("Vary %q, want Accept, Accept-Encoding", vary)
+			}
+			switch tt.media {
+			case "":
+				if d := problemOf(t, r, http.StatusNotAcceptable); !strings.Contains(d, "text/plain") {
+					t.Errorf("406 detail does not say what to send: %q", d)
+				}
+			case mediaText:
+				if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), mediaText) || r.body != want {
+					t.Fatalf("want text: %d %q %.40q", r.status, r.header.Get("Content-Type"), r.body)
+				}
+			case mediaJSON:
+				if r.status != http.StatusOK || r.header.Get("Content-Type") != mediaJSON || !strings.Contains(r.body, want) {
+					t.Fatalf("want JSON: %d %q %.80q", r.status, r.header.Get("Content-Type"), r.body)
+				}
+			}
+		})
+	}
+	if r := f.do(http.MethodGet, "/api/v1/factorial/metadata/30", "", "Accept", "text/plain"); r.status != http.StatusNotAcceptable {
+		t.Errorf("metadata with Accept text/plain: %d", r.status)
+	}
+	if r := f.do(http.MethodGet, "/api/v1/events", "", "Accept", "application/json"); r.status != http.StatusNotAcceptable {
+		t.Errorf("events with Accept application/json: %d", r.status)
+	}
+	if r := f.do(http.MethodGet, "/api/v1/factorial/30?format=text", "", "Accept", "application/json"); r.body != want {
+		t.Errorf("format=text must win over Accept: %.40q", r.body)
+	}
+}
+
+// Every error is problem+json with a one-line detail: unknown routes (under /swagger/ too),
+// wrong methods, 406, 416, 412, bad queries.
+func TestErrorsAreProblems(t *testing.T) {
+	f := newFixture(t)
+	f.done(25)
+	for _, tt := range []struct {
+		name, method, target string
+		header               []string
+		status               int
+		detail               string
+	}{
+		{"unknown route", "GET", "/nothing", nil, 404, "openapi.yaml"},
+		{"unknown swagger file", "GET", "/swagger/doc.json", nil, 404, "openapi.yaml"},
+		{"unknown swagger file, HEAD", "HEAD", "/swagger/nothing.js", nil, 404, ""},
+		{"wrong method", "DELETE", "/api/v1/factorial/25", nil, 405, "Allow"},
+		{"wrong method on the page", "POST", "/", nil, 405, "Allow"},
+		{"not acceptable", "GET", "/api/v1/factorial/25", []string{"Accept", "image/png"}, 406, "application/json"},
+		{"range not satisfiable", "GET", "/api/v1/factorial/25?format=text", []string{"Range", "bytes=500-600"}, 416, "Range"},
+		{"precondition failed", "GET", "/api/v1/factorial/25?format=text", []string{"If-Match", `"nope"`}, 412, "If-Match"},
+		{"bad wait", "GET", "/api/v1/factorial/25?wait=forever", nil, 400, "wait"},
+		{"bad format", "GET", "/api/v1/factorial/25?format=xml", nil, 400, "json or text"},
+		{"unknown query parameter", "GET", "/api/v1/factorial/25?color=red", nil, 400, "wait"},
+		{"never requested", "GET", "/api/v1/factorial/26", nil, 404, "POST"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(tt.method, tt.target, "", tt.header...)
+			if tt.method == http.MethodHead {
+				if r.status != tt.status || r.header.Get("Content-Type") != mediaProblem {
+					t.Fatalf("HEAD: %d %q", r.status, r.header.Get("Content-Type"))
+				}
+				return
+			}
+			if d := problemOf(t, r, tt.status); !strings.Contains(d, tt.detail) {
+				t.Fatalf("detail %q does not mention %q", d, tt.detail)
+			}
+			if tt.status == http.StatusMethodNotAllowed && r.header.Get("Allow") == "" {
+				t.Fatal("405 without Allow")
+			}
+			if tt.status == http.StatusRequestedRangeNotSatisfiable && r.header.Get("Content-Range") != "bytes */26" {
+				t.Fatalf("416 Content-Range %q, want bytes */26", r.header.Get("Content-Range"))
+			}
+		})
+	}
+}
+
+// Swagger UI 5 is served from the embedded assets and loads our document; no route of the
+// API answers 500 to a plain GET or HEAD.
+func TestSwaggerUIAndNoRouteAnswers500(t *testing.T) {
+	f := newFixture(t)
+	if r := f.do(http.MethodGet, "/swagger", ""); r.status != http.StatusOK || !strings.Contains(r.body, "swagger-ui-bundle.js") {
+		t.Fatalf("/swagger does not lead to the UI: %d %.200s", r.status, r.body)
+	}
+	bundle := f.do(http.MethodGet, "/swagger/swagger-ui-bundle.js", "")
+	if bundle.status != http.StatusOK || !strings.Contains(bundle.body, `PACKAGE_VERSION:"5.`) {
+		t.Fatalf("swagger-ui-bundle.js is not Swagger UI 5: %d", bundle.status)
+	}
+	if ct := bundle.header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
+		t.Errorf("bundle Content-Type %q", ct)
+	}
+	init := f.do(http.MethodGet, "/swagger/swagger-initializer.js", "")
+	if !strings.Contains(init.body, "'/openapi.yaml'") || strings.Contains(init.body, "petstore") {
+		t.Errorf("the initializer must load /openapi.yaml only: %s", init.body)
+	}
+	for _, r := range f.s.echo.Routes() {
+		path := strings.NewReplacer(":number", "7", "*", "x").Replace(r.Path)
+		if path == "/api/v1/events" {
+			continue // endless
+		}
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			got := f.do(m, path, "")
+			if path == "/readyz" && got.status == http.StatusServiceUnavailable {
+				continue // the event router is not running here: not ready is the truth
+			}
+			if got.status >= 500 {
+				t.Errorf("%s %s: %d %s", m, path, got.status, got.body)
+			}
+		}
+	}
+}
+
+// The web page and Swagger UI carry a Content-Security-Policy that forbids framing, and every
+// response nosniff and no referrer.
+func TestSecurityHeaders(t *testing.T) {
+	f := newFixture(t)
+	f.done(5)
+	for _, path := range []string{"/", "/swagger/", "/swagger/index.html", "/api/v1/factorial/5", "/api/v1/factorial/5?format=text", "/nothing", "/openapi.yaml", "/readyz"} {
+		r := f.do(http.MethodGet, path, "")
+		csp := r.header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if strings.Contains(csp, "script-src") && strings.Contains(csp, "unsafe") && strings.Contains(csp, "script-src 'self' 'unsafe") {
+			t.Errorf("%s: CSP allows unsafe scripts: %q", path, csp)
+		}
+		if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: nosniff %q, Referrer-Policy %q", path, r.header.Get("X-Content-Type-Options"), r.header.Get("Referrer-Policy"))
+		}
+	}
+	page := f.do(http.MethodGet, "/", "")
+	if strings.Contains(page.body, "<script>") || strings.Contains(page.body, "<style>") {
+		t.Error("the page has inline script or style, which its CSP forbids")
+	}
+}
