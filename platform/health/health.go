@@ -4,6 +4,8 @@ package health
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,6 +21,25 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
+// Reason is an error whose message is safe to show in /readyz (no path, address, SQL or Go
+// error text): a check returns one, or wraps one, to say more than "unavailable".
+type Reason string
+
+func (r Reason) Error() string { return string(r) }
+
+// shown is what /readyz says of a failed check: its Reason if it has one, "timed out" if it
+// ran out of time, "unavailable" otherwise. The error itself goes to the log only.
+func shown(err error) string {
+	var r Reason
+	switch {
+	case errors.As(err, &r):
+		return string(r)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	}
+	return "unavailable"
+}
+
 // NewRegistry returns a Prometheus registry with the Go and process collectors.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
@@ -26,8 +47,9 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Mount adds /healthz, /readyz and /metrics to e, each answering GET and HEAD.
-func Mount(e *echo.Echo, reg *prometheus.Registry, checks ...Check) {
+// Mount adds /healthz, /readyz and /metrics to e, each answering GET and HEAD. /readyz
+// names each check with "ok" or a short reason; the errors themselves are logged to log.
+func Mount(e *echo.Echo, reg *prometheus.Registry, log *slog.Logger, checks ...Check) {
 	get := []string{http.MethodGet, http.MethodHead}
 	e.Match(get, "/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -38,7 +60,8 @@ func Mount(e *echo.Echo, reg *prometheus.Registry, checks ...Check) {
 		status, code := map[string]string{}, http.StatusOK
 		for _, ch := range checks {
 			if err := ch.Ping(ctx); err != nil {
-				status[ch.Name], code = err.Error(), http.StatusServiceUnavailable
+				status[ch.Name], code = shown(err), http.StatusServiceUnavailable
+				log.Warn("not ready", "check", ch.Name, "err", err)
 				continue
 			}
 			status[ch.Name] = "ok"

@@ -26,8 +26,8 @@ import (
 )
 
 // newTestService builds the API over an in-process NATS server, SQLite, a memory store and
-// a memory cache.
-func newTestService(t *testing.T) (*Service, *server.Server) {
+// a memory cache; opts may change the configuration and dependencies before it is built.
+func newTestService(t *testing.T, opts ...func(*Config, *Deps)) (*Service, *server.Server) {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -49,10 +49,15 @@ func newTestService(t *testing.T) (*Service, *server.Server) {
 	if err := natsbus.Provision(context.Background(), js, natsbus.WorkConsumer{AckWait: 30 * time.Second, MaxAckPending: 1}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(context.Background(), Config{MaxNumber: 1000, InlineResultMaxBytes: 1 << 20, CacheMaxBytes: 1 << 16, CacheTTL: time.Hour}, Deps{
+	cfg := Config{MaxNumber: 1000, InlineResultMaxBytes: 1 << 20, CacheMaxBytes: 1 << 16, CacheTTL: time.Hour}
+	deps := Deps{
 		Log: log, Dial: dial, Records: database.NewFactorials(dbtest.SQLite(t)), Store: objectstore.NewMemory(),
 		Cache: cache.NewMemory(10), Registry: prometheus.NewRegistry(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	s, err := New(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +32,9 @@ type fixture struct {
 	client  *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*Config, *Deps)) *fixture {
 	t.Helper()
-	s, _ := newTestService(t)
+	s, _ := newTestService(t, opts...)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{
@@ -334,5 +337,87 @@ func TestSecurityHeaders(t *testing.T) {
 	page := f.do(http.MethodGet, "/", "")
 	if strings.Contains(page.body, "<script>") || strings.Contains(page.body, "<style>") {
 		t.Error("the page has inline script or style, which its CSP forbids")
+	}
+}
+
+// logTo sends the service's log to w, at debug.
+func logTo(w io.Writer) func(*Config, *Deps) {
+	return func(_ *Config, d *Deps) {
+		d.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// metric returns the value of the series of /metrics that starts with prefix, or "".
+func (f *fixture) metric(prefix string) string {
+	f.t.Helper()
+	for line := range strings.SplitSeq(f.do(http.MethodGet, "/metrics", "").body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line[strings.LastIndexByte(line, ' ')+1:]
+		}
+	}
+	return ""
+}
+
+// A client that leaves a ?wait or an event stream is neither logged as an error nor counted
+// as a 5xx: the wait is counted as 499.
+func TestClientGoingAwayIsNotAnError(t *testing.T) {
+	var logs syncBuffer
+	f := newFixture(t, logTo(&logs))
+	f.pending(40)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/api/v1/factorial/40?wait=30s", nil)
+	if _, err := f.client.Do(req); err == nil {
+		t.Fatal("the wait answered before the client left")
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	req, _ = http.NewRequestWithContext(sctx, http.MethodGet, f.srv.URL+"/api/v1/events", nil)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = resp.Body.Read(make([]byte, 16))
+	scancel()
+	resp.Body.Close()
+
+	const waits = `factorial_http_requests_total{code="499",method="GET",route="/api/v1/factorial/:number"}`
+	deadline := time.Now().Add(10 * time.Second)
+	for f.metric(waits) != "1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the wait the client left is not counted as 499:\n%s", f.do(http.MethodGet, "/metrics", "").body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	const stream = `factorial_http_requests_total{code="200",method="GET",route="/api/v1/events"}`
+	for f.metric(stream) != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("the event stream the client left did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(f.do(http.MethodGet, "/metrics", "").body, `code="5`) {
+		t.Error("a client going away was counted as a 5xx")
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client going away was logged as an error:\n%s", logs.String())
 	}
 }

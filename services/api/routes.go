@@ -41,7 +41,7 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 	v1.Match(readMethods, "/events", s.streamEvents)
 
 	mountStatic(e, files)
-	health.Mount(e, reg, checks...)
+	health.Mount(e, reg, s.log, checks...)
 	return e, nil
 }
 

@@ -91,7 +91,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	health.Mount(e, reg,
+	health.Mount(e, reg, log,
 		health.Check{Name: "database", Ping: db.PingContext},
 		health.Check{Name: "nats", Ping: svc.Ping},
 		health.Check{Name: "storage", Ping: store.Ping},
