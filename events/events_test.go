@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,9 +19,15 @@ var samples = map[string]any{
 		Number: 20, Status: events.StatusDone, Key: "factorials/20.txt", Bucket: "results",
 		Checksum: strings.Repeat("ab", 32), Size: 19, Digits: 19, ComputeMS: 1, ComputedAt: time.Now().UTC(),
 	},
+	events.SubjectComputed + " with text": events.Computed{
+		Number: 20, Status: events.StatusDone, Checksum: strings.Repeat("cd", 32), Size: 19, Digits: 19,
+		ComputedAt: time.Now().UTC(), Text: "2432902008176640000", CreatedAt: ptr(time.Now().UTC()),
+	},
 	events.SubjectFailed:   events.Failed{Number: 20, Error: "boom", Attempts: 3, FailedAt: time.Now().UTC()},
 	events.SubjectProgress: events.Progress{Number: 20, Progress: 0.5, At: time.Now().UTC()},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func compile(t *testing.T, subject string) (*jsonschema.Schema, map[string]any) {
 	t.Helper()
@@ -46,17 +51,23 @@ func compile(t *testing.T, subject string) (*jsonschema.Schema, map[string]any) 
 	return s, doc.(map[string]any)
 }
 
-// The Go types and the JSON Schemas describe the same fields, all of them required, and an
-// encoded sample of each type is valid against its schema.
+// The Go types and the JSON Schemas describe the same fields, required unless omitempty, and
+// an encoded sample of each type (with its optional fields and without) is valid against its
+// schema.
 func TestTypesMatchSchemas(t *testing.T) {
-	for subject, sample := range samples {
-		t.Run(subject, func(t *testing.T) {
+	for name, sample := range samples {
+		t.Run(name, func(t *testing.T) {
+			subject, _, _ := strings.Cut(name, " ")
 			schema, doc := compile(t, subject)
 
-			var tags []string
+			var tags, requiredTags []string
 			typ := reflect.TypeOf(sample)
 			for i := range typ.NumField() {
-				tags = append(tags, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+				name, opts, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+				tags = append(tags, name)
+				if opts != "omitempty" {
+					requiredTags = append(requiredTags, name)
+				}
 			}
 			var props []string
 			for name := range doc["properties"].(map[string]any) {
@@ -67,13 +78,17 @@ func TestTypesMatchSchemas(t *testing.T) {
 				required = append(required, r.(string))
 			}
 			slices.Sort(tags)
+			slices.Sort(requiredTags)
 			slices.Sort(props)
 			slices.Sort(required)
 			if !slices.Equal(tags, props) {
 				t.Errorf("Go fields %v, schema properties %v", tags, props)
 			}
-			if !slices.Equal(tags, required) {
-				t.Errorf("Go fields %v, schema required %v", tags, required)
+			if !slices.Equal(requiredTags, required) {
+				t.Errorf("Go fields without omitempty %v, schema required %v", requiredTags, required)
+			}
+			if doc["additionalProperties"] != false {
+				t.Errorf("schema allows additional properties; Decode refuses them")
 			}
 
 			data, err := events.Encode(sample)
@@ -117,34 +132,195 @@ func TestSchemasRejectBadPayloads(t *testing.T) {
 }
 
 func TestDecodeRoundTrip(t *testing.T) {
-	in := samples[events.SubjectComputed].(events.Computed)
-	data, err := events.Encode(in)
-	if err != nil {
-		t.Fatal(err)
+	for name, sample := range samples {
+		t.Run(name, func(t *testing.T) {
+			data, err := events.Encode(sample)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := reflect.New(reflect.TypeOf(sample))
+			if err := events.Decode(data, out.Interface()); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := events.Encode(out.Elem().Interface())
+			if !bytes.Equal(again, data) {
+				t.Fatalf("round trip:\n%s\n%s", data, again)
+			}
+		})
 	}
-	var out events.Computed
-	if err := events.Decode(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !out.ComputedAt.Equal(in.ComputedAt) {
-		t.Fatalf("computed_at %v, want %v", out.ComputedAt, in.ComputedAt)
-	}
-	out.ComputedAt = in.ComputedAt
-	if out != in {
-		t.Fatalf("round trip: %+v, want %+v", out, in)
-	}
+}
 
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	m["added_later"] = true
-	extended, _ := json.Marshal(m)
-	if err := events.Decode(extended, &out); err != nil {
-		t.Errorf("a field added by a newer producer must be ignored: %v", err)
+const at = `"2026-01-01T00:00:00Z"`
+
+// Decode refuses every payload that is not exactly one well-typed object of the type's own
+// fields, and the schema of the subject refuses the same ones wherever JSON Schema can say it
+// (a duplicate key cannot be seen once the JSON is parsed).
+func TestDecodeIsStrict(t *testing.T) {
+	tests := []struct {
+		name, payload, wantErr string
+		schemaCanTell         bool
+	}{
+		{"an empty object has no number", `{}`, "missing field number, requested_at", true},
+		{"null is not an object", `null`, "not a JSON object", true},
+		{"an array is not an object", `[{"number":1,"requested_at":` + at + `}]`, "not a JSON object", true},
+		{"a duplicate key is refused, not last-wins", `{"number":12,"number":13,"requested_at":` + at + `}`, `field "number" appears twice`, false},
+		{"an unknown field is refused", `{"number":1,"requested_at":` + at + `,"priority":9}`, `unknown field "priority"`, true},
+		{"a field is spelled exactly", `{"Number":1,"requested_at":` + at + `}`, `unknown field "Number"`, true},
+		{"a string is not a number", `{"number":"5","requested_at":` + at + `}`, "cannot unmarshal string", true},
+		{"a fraction is not a number", `{"number":1.5,"requested_at":` + at + `}`, "cannot unmarshal number 1.5", true},
+		{"an exponent is not a number", `{"number":1e3,"requested_at":` + at + `}`, "cannot unmarshal number 1e3", false},
+		{"a number beyond int64", `{"number":9223372036854775808,"requested_at":` + at + `}`, "cannot unmarshal number", false},
+		{"a null number", `{"number":null,"requested_at":` + at + `}`, `field "number" is null`, true},
+		{"a negative number", `{"number":-1,"requested_at":` + at + `}`, "number -1 is negative", true},
+		{"a time that is not RFC 3339", `{"number":1,"requested_at":"yesterday"}`, "requested_at", true},
+		{"a missing time", `{"number":1}`, "missing field requested_at", true},
+		{"two objects", `{"number":1,"requested_at":` + at + `} {"number":2,"requested_at":` + at + `}`, "trailing data", false},
+		{"not JSON", `number=1`, "not JSON", false},
+		{"an unterminated object", `{"number":1,"requested_at":` + at, "malformed object", false},
+		{"empty", ``, "not JSON", false},
 	}
-	if err := events.Decode([]byte(`{"number":1} {"number":2}`), &out); err == nil {
-		t.Error("two objects in one payload must be an error")
+	schema, _ := compile(t, events.SubjectRequested)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r events.Requested
+			err := events.Decode([]byte(tt.payload), &r)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "decode event: ") {
+				t.Fatalf("Decode(%s) = %v (%+v), want an error with %q", tt.payload, err, r, tt.wantErr)
+			}
+			if !tt.schemaCanTell {
+				return
+			}
+			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(tt.payload))
+			if err == nil && schema.Validate(inst) == nil {
+				t.Errorf("the schema accepts %s", tt.payload)
+			}
+		})
 	}
-	if err := events.Decode([]byte(`not json`), &out); err == nil {
-		t.Error("malformed payload must be an error")
+	var r events.Requested
+	if err := events.Decode([]byte(`{"requested_at":`+at+`,"number":12}`), &r); err != nil || r.Number != 12 {
+		t.Errorf("a good payload in any key order: %v %+v", err, r)
+	}
+	if err := events.Decode([]byte(`{"number":1,"requested_at":`+at+`}`), r); err == nil {
+		t.Error("Decode into a non-pointer must fail")
+	}
+}
+
+func TestDecodeChecksEachPayloadsRules(t *testing.T) {
+	sum := `"` + strings.Repeat("ab", 32) + `"`
+	tests := []struct {
+		name    string
+		v       any
+		payload string
+		wantErr string
+	}{
+		{"computed must be done", &events.Computed{}, `{"number":1,"status":"pending","key":"k","bucket":"","checksum":` + sum + `,"size":1,"digits":1,"compute_ms":0,"computed_at":` + at + `}`, "status"},
+		{"computed says where the digits are", &events.Computed{}, `{"number":1,"status":"done","key":"","bucket":"","checksum":` + sum + `,"size":1,"digits":1,"compute_ms":0,"computed_at":` + at + `}`, "neither key nor text"},
+		{"computed text matches its size", &events.Computed{}, `{"number":3,"status":"done","key":"","bucket":"","checksum":` + sum + `,"size":2,"digits":1,"compute_ms":0,"computed_at":` + at + `,"text":"6"}`, "size says 2"},
+		{"progress is within 0 and 1", &events.Progress{}, `{"number":1,"progress":1.5,"at":` + at + `}`, "progress 1.5"},
+		{"failed number is not negative", &events.Failed{}, `{"number":-3,"error":"x","attempts":1,"failed_at":` + at + `}`, "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := events.Decode([]byte(tt.payload), tt.v); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Decode = %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// FuzzDecode feeds hostile payloads to Decode: it must never panic, and whatever it accepts
+// is a request it can encode and read back unchanged, with a number that is not negative.
+// `make test` runs the seeds; CI fuzzes it for a few seconds.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range []string{
+		`{"number":5,"requested_at":` + at + `}`,
+		`{}`, `null`, `[]`, `""`, `0`, `{"number":12,"number":13,"requested_at":` + at + `}`,
+		`{"number":"5","requested_at":` + at + `}`, `{"number":1e3,"requested_at":` + at + `}`,
+		`{"number":-0,"requested_at":` + at + `}`, `{"number":-1,"requested_at":` + at + `}`,
+		`{"NUMBER":1,"requested_at":` + at + `}`, `{"number":1,"requested_at":"2026-13-45T99:00:00Z"}`,
+		`{"number":1,"requested_at":` + at + `,"number\u0000":2}`, `{"number":99999999999999999999999}`,
+		`{"number":[[[[[[[[[[1]]]]]]]]]]}`, strings.Repeat("[", 20000), "{\"number\":1,\"requested_at\":\"\xff\xfe\"}",
+		`{"number":1,"requested_at":` + at + `}garbage`, `{"number":1,"requested_at":` + at + `,}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r events.Requested
+		if err := events.Decode(data, &r); err != nil {
+			return
+		}
+		if r.Number < 0 {
+			t.Fatalf("accepted a negative number from %q", data)
+		}
+		again, err := events.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back events.Requested
+		if err := events.Decode(again, &back); err != nil || back.Number != r.Number || !back.RequestedAt.Equal(r.RequestedAt) {
+			t.Fatalf("%q decoded to %+v, which reads back as %+v (%v)", data, r, back, err)
+		}
+	})
+}
+
+func TestLanes(t *testing.T) {
+	for _, tt := range []struct {
+		n       int64
+		lane    events.Lane
+		subject string
+	}{
+		{0, events.LaneSmall, "factorial.requested.small.0"},
+		{events.SmallMaxNumber, events.LaneSmall, "factorial.requested.small.20000"},
+		{events.SmallMaxNumber + 1, events.LaneLarge, "factorial.requested.large.20001"},
+		{10_000_000, events.LaneLarge, "factorial.requested.large.10000000"},
+	} {
+		if got := events.LaneOf(tt.n); got != tt.lane {
+			t.Errorf("LaneOf(%d) = %s, want %s", tt.n, got, tt.lane)
+		}
+		if got := events.RequestedSubject(tt.n); got != tt.subject {
+			t.Errorf("RequestedSubject(%d) = %s, want %s", tt.n, got, tt.subject)
+		}
+		lane, n, err := events.ParseRequestedSubject(tt.subject)
+		if err != nil || lane != tt.lane || n != tt.n {
+			t.Errorf("ParseRequestedSubject(%s) = %s %d %v", tt.subject, lane, n, err)
+		}
+	}
+	for _, bad := range []string{
+		"factorial.requested", "factorial.requested.small", "factorial.requested.medium.5",
+		"factorial.requested.small.-1", "factorial.requested.small.05", "factorial.requested.small.+5",
+		"factorial.requested.small.5.6", "factorial.requested.large.5", "factorial.requested.small.20001",
+		"factorial.computed.small.5", "factorial.requested.small.99999999999999999999",
+	} {
+		if _, _, err := events.ParseRequestedSubject(bad); err == nil {
+			t.Errorf("ParseRequestedSubject(%s) accepted it", bad)
+		}
+	}
+	if events.LaneSmall.Durable() != "calculator-small" || events.LaneLarge.Filter() != "factorial.requested.large.>" {
+		t.Errorf("names: %s %s", events.LaneSmall.Durable(), events.LaneLarge.Filter())
+	}
+}
+
+// The cost grows with n, and is calibrated on the engine's measured times: 10^6 about
+// 180 ms, 10^7 about 2.5 s, the largest small request a few milliseconds.
+func TestCost(t *testing.T) {
+	prev := time.Duration(0)
+	for n := int64(0); n <= 100_000_000; n = n*3 + 1 {
+		c := events.Cost(n)
+		if c <= 0 || c < prev {
+			t.Fatalf("Cost(%d) = %v after %v", n, c, prev)
+		}
+		prev = c
+	}
+	for _, tt := range []struct {
+		n        int64
+		min, max time.Duration
+	}{
+		{events.SmallMaxNumber, time.Millisecond, 5 * time.Millisecond},
+		{1_000_000, 120 * time.Millisecond, 250 * time.Millisecond},
+		{10_000_000, 2 * time.Second, 3500 * time.Millisecond},
+	} {
+		if c := events.Cost(tt.n); c < tt.min || c > tt.max {
+			t.Errorf("Cost(%d) = %v, want between %v and %v", tt.n, c, tt.min, tt.max)
+		}
 	}
 }
