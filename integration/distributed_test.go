@@ -43,7 +43,7 @@ func TestDistributedProfile(t *testing.T) {
 	})
 	t.Run("migrate up and status on a fresh database", func(t *testing.T) { testMigrate(t, bins) })
 	t.Run("api and calculator refuse an unmigrated database", func(t *testing.T) { testUnmigrated(t, bins) })
-	t.Run("the api started before the stream exists stops or serves, never hangs", func(t *testing.T) {
+	t.Run("the api started before any calculator accepts requests and says what is missing", func(t *testing.T) {
 		testAPIBeforeStream(t, bins)
 	})
 	t.Run("api and two calculators compute every number once, right, stored and cached", func(t *testing.T) {
@@ -123,7 +123,7 @@ func (s *stack) waitAPIFollows(t *testing.T) {
 			return err
 		}
 		for _, name := range pulling {
-			if name != events.CalculatorDurable {
+			if name != events.LaneSmall.Durable() && name != events.LaneLarge.Durable() {
 				return nil
 			}
 		}
@@ -517,18 +517,30 @@ func (s *stack) checkObjects(t *testing.T, nums []int64, want map[int64]expected
 // checkWorkShared reads each calculator's metrics, the database and the work consumer:
 // every number delivered once and computed once, and both calculators computed some.
 func (s *stack) checkWorkShared(t *testing.T, count int) {
-	const done = `factorial_calculator_deliveries_total{outcome="done"}`
+	deliveries := func(m map[string]float64, outcome string) float64 {
+		var sum float64
+		for _, lane := range events.Lanes {
+			sum += m[fmt.Sprintf(`factorial_calculator_deliveries_total{lane=%q,outcome=%q}`, lane, outcome)]
+		}
+		return sum
+	}
 	total := 0.0
 	for i, c := range s.calcClients {
 		m := c.scrape(t)
-		t.Logf("calculator-%d computed %v numbers", i+1, m[done])
-		if m[done] <= 0 {
-			t.Errorf("calculator-%d computed nothing: %s = %v", i+1, done, m[done])
+		done := deliveries(m, "done")
+		t.Logf("calculator-%d computed %v numbers", i+1, done)
+		if done <= 0 {
+			t.Errorf("calculator-%d computed nothing", i+1)
 		}
-		total += m[done]
-		for _, outcome := range []string{"retry", "failed", "malformed"} {
-			if v := m[fmt.Sprintf(`factorial_calculator_deliveries_total{outcome=%q}`, outcome)]; v != 0 {
+		total += done
+		for _, outcome := range []string{"retry", "failed"} {
+			if v := deliveries(m, outcome); v != 0 {
 				t.Errorf("calculator-%d: %v deliveries with outcome %s, want none", i+1, v, outcome)
+			}
+		}
+		for _, kind := range []string{"subject", "payload", "mismatch", "out_of_range"} {
+			if v := m[fmt.Sprintf(`factorial_calculator_dead_letters_total{kind=%q}`, kind)]; v != 0 {
+				t.Errorf("calculator-%d: %v dead letters of kind %s, want none", i+1, v, kind)
 			}
 		}
 	}
@@ -544,17 +556,16 @@ func (s *stack) checkWorkShared(t *testing.T, count int) {
 		t.Errorf("rows were finished by workers %v, want the two calculators", workers)
 	}
 
-	ci, err := s.js.Consumer(t.Context(), events.Stream, events.CalculatorDurable)
-	if err != nil {
-		t.Fatal(err)
+	var delivered uint64
+	for _, info := range s.laneConsumers(t) {
+		delivered += info.Delivered.Consumer
+		if info.NumRedelivered != 0 || info.NumAckPending != 0 || info.NumPending != 0 {
+			t.Errorf("consumer %s: %d redelivered, %d unacked, %d pending; want none",
+				info.Name, info.NumRedelivered, info.NumAckPending, info.NumPending)
+		}
 	}
-	info, err := ci.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Delivered.Consumer != uint64(count) || info.NumRedelivered != 0 || info.NumAckPending != 0 || info.NumPending != 0 {
-		t.Errorf("consumer %s: %d deliveries, %d redelivered, %d unacked, %d pending; want %d, 0, 0, 0",
-			events.CalculatorDurable, info.Delivered.Consumer, info.NumRedelivered, info.NumAckPending, info.NumPending, count)
+	if delivered != uint64(count) {
+		t.Errorf("the lane consumers delivered %d requests, want each of the %d once", delivered, count)
 	}
 
 	r, err := s.apiClient.get("/metrics", "")
@@ -699,28 +710,47 @@ func (s *stack) checkBadInput(t *testing.T, nums []int64) {
 	if rows := s.rows(t); len(rows) != len(nums) {
 		t.Errorf("%d rows after bad requests, want %d", len(rows), len(nums))
 	}
-	ci, err := s.js.Consumer(t.Context(), events.Stream, events.CalculatorDurable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := ci.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.NumPending != 0 {
-		t.Errorf("consumer %s: %d pending after bad requests, want 0", events.CalculatorDurable, info.NumPending)
+	for _, info := range s.laneConsumers(t) {
+		if info.NumPending != 0 {
+			t.Errorf("consumer %s: %d pending after bad requests, want 0", info.Name, info.NumPending)
+		}
 	}
 	var st *jetstream.StreamInfo
 	stream, err := s.js.Stream(t.Context(), events.Stream)
 	if err == nil {
-		st, err = stream.Info(t.Context(), jetstream.WithSubjectFilter(events.SubjectRequested))
+		st, err = stream.Info(t.Context(), jetstream.WithSubjectFilter(events.SubjectRequested+".>"))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.State.Subjects[events.SubjectRequested]; got != uint64(len(nums)) {
-		t.Errorf("%d factorial.requested messages on the stream, want one per number (%d)", got, len(nums))
+	var requests uint64
+	for subject, count := range st.State.Subjects {
+		requests += count
+		if count != 1 {
+			t.Errorf("%d messages on %s, want one", count, subject)
+		}
 	}
+	if requests != uint64(len(nums)) {
+		t.Errorf("%d factorial.requested messages on the stream, want one per number (%d)", requests, len(nums))
+	}
+}
+
+// laneConsumers is the info of both lane consumers.
+func (s *stack) laneConsumers(t *testing.T) []*jetstream.ConsumerInfo {
+	t.Helper()
+	var infos []*jetstream.ConsumerInfo
+	for _, lane := range events.Lanes {
+		c, err := s.js.Consumer(t.Context(), events.Stream, lane.Durable())
+		if err != nil {
+			t.Fatalf("consumer %s: %v", lane.Durable(), err)
+		}
+		info, err := c.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, info)
+	}
+	return infos
 }
 
 // checkDownloads reads n's digits from S3 in the two ways a client can besides JSON: a Range

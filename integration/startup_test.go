@@ -1,12 +1,12 @@
 package integration
 
 import (
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/migrations/dbtest"
 )
 
@@ -122,25 +122,52 @@ func testUnmigrated(t *testing.T, bins binaries) {
 	}
 }
 
-// testAPIBeforeStream starts the API alone on a NATS server without the FACTORIAL stream,
-// as when it wins the race against the calculators (which provision the stream) at the start
-// of a stack. It may stop with a line naming the stream, so that its supervisor restarts it,
-// or wait for the stream and serve; it must never hang.
+// testAPIBeforeStream starts the API alone on a NATS server without the FACTORIAL stream, as
+// when it wins the race against the calculators at the start of a stack. It creates the
+// stream, accepts requests at once (the record is the promise), and reports on /readyz,
+// naming it, the lane consumer that only a calculator creates; once a calculator has
+// started, it is ready and the request it accepted earlier is computed.
 func testAPIBeforeStream(t *testing.T, bins binaries) {
 	natsURL, _ := ownNATS(t) // deletes the stream
+	pgURL := dbtest.PostgresURL(t)
+	storage := []string{"STORAGE=local", "LOCAL_STORAGE_DIR=" + filepath.Join(t.TempDir(), "objects")}
 	addr := freeAddr(t)
-	p := start(t, "api", bins.api, []string{
-		"NATS_URL=" + natsURL, "DATABASE_URL=" + dbtest.PostgresURL(t), "HTTP_ADDR=" + addr, "STORAGE=memory",
-	})
-	select {
-	case <-p.exited:
-		lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
-		last := lines[len(lines)-1]
-		if p.exitCode() != 1 || !strings.HasPrefix(last, "api: ") || !strings.Contains(last, events.Stream) {
-			t.Errorf("api exited with status %d and last line %q; want 1 and a line naming stream %s", p.exitCode(), last, events.Stream)
+	api := start(t, "api", bins.api, append([]string{
+		"NATS_URL=" + natsURL, "DATABASE_URL=" + pgURL, "HTTP_ADDR=" + addr,
+	}, storage...))
+	c := newClient("http://" + addr)
+	eventually(t, readyTimeout, "the api reports the missing lane consumer", func() error {
+		r, err := c.get("/readyz", "")
+		if err != nil {
+			return err
 		}
-	case <-time.After(5 * time.Second):
-		waitReady(t, p, "http://"+addr)
-		p.stop(t)
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), `"jetstream":"consumer calculator-small: missing"`) {
+			return fmt.Errorf("/readyz: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	r, err := c.post(10)
+	if err != nil || r.status != http.StatusAccepted {
+		t.Fatalf("POST while no calculator has started: %v %d %s", err, r.status, r.body)
 	}
+
+	calcAddr := freeAddr(t)
+	calc := start(t, "calculator", bins.calculator, append([]string{
+		"NATS_URL=" + natsURL, "DATABASE_URL=" + pgURL, "HTTP_ADDR=" + calcAddr,
+	}, storage...))
+	waitReady(t, calc, "http://"+calcAddr)
+	waitReady(t, api, "http://"+addr)
+	eventually(t, computeTimeout, "10! accepted before the calculator started is computed", func() error {
+		r, err := c.get("/api/v1/factorial/10", "")
+		if err != nil {
+			return err
+		}
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), `"factorial_result":"3628800"`) {
+			return fmt.Errorf("%d %s", r.status, r.body)
+		}
+		return nil
+	})
+	c.http.CloseIdleConnections()
+	api.stop(t)
+	calc.stop(t)
 }

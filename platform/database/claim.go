@@ -108,3 +108,20 @@ func (f *Factorials) finish(ctx context.Context, op string, n int64, worker, set
 	}
 	return rec.utc(), nil
 }
+
+// FailPending fails n with reason if it is pending (no calculator will ever compute it: it is
+// above the calculators' MAX_NUMBER). ok is false, with no error, when n is missing or not
+// pending.
+func (f *Factorials) FailPending(ctx context.Context, n int64, reason string, now time.Time) (rec Record, ok bool, err error) {
+	now = dbTime(now)
+	err = f.db.NewRaw(`UPDATE factorials SET status = 'failed', error = ?, updated_at = ?
+		WHERE number = ? AND status = 'pending'
+		RETURNING `+columns, reason, now, n).Scan(ctx, &rec)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Record{}, false, nil
+	case err != nil:
+		return Record{}, false, fmt.Errorf("fail pending factorial %d: %w", n, err)
+	}
+	return rec.utc(), true, nil
+}

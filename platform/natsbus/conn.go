@@ -1,6 +1,3 @@
-// Package natsbus connects the services to NATS JetStream: the embedded server, client
-// connections that survive server restarts, the provisioning of the FACTORIAL stream and its
-// consumers, and the watermill publisher and subscribers that run over them.
 package natsbus
 
 import (
@@ -12,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Dialer opens a new named connection. Every publisher and subscriber gets its own, since
-// closing a watermill subscriber drains its connection.
+// Dialer opens a new named connection. Publishing, fetching work and following events each
+// get their own, so a slow follower never holds up a publish on the same socket.
 type Dialer func(name string) (*nats.Conn, error)
 
 // NewDialer dials the servers in url (NATS_URL, comma-separated), with extra options such as

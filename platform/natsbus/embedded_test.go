@@ -183,10 +183,10 @@ func TestStartEmbeddedKeepsTheStreamAcrossARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	js := newJS(t, nc)
-	if err := Provision(t.Context(), js, WorkConsumer{AckWait: time.Minute}); err != nil {
+	if err := Provision(t.Context(), js, lanes(time.Minute, 8)); err != nil {
 		t.Fatal(err)
 	}
-	ack, err := js.Publish(t.Context(), events.SubjectRequested, []byte(`{"number":7}`))
+	ack, err := js.Publish(t.Context(), events.RequestedSubject(7), []byte(`{"number":7}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +207,10 @@ func TestStartEmbeddedKeepsTheStreamAcrossARestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("message after restart: %v", err)
 	}
-	if string(msg.Data) != `{"number":7}` || msg.Subject != events.SubjectRequested {
+	if string(msg.Data) != `{"number":7}` || msg.Subject != events.RequestedSubject(7) {
 		t.Errorf("got %s %q after restart", msg.Subject, msg.Data)
 	}
-	if _, err := stream.Consumer(t.Context(), events.CalculatorDurable); err != nil {
+	if _, err := stream.Consumer(t.Context(), events.LaneSmall.Durable()); err != nil {
 		t.Errorf("durable consumer after restart: %v", err)
 	}
 }

@@ -2,7 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/testenv"
 )
 
@@ -74,12 +76,11 @@ func sharedBus(t *testing.T) bus {
 	if err != nil {
 		testenv.Unreachable(t, testenv.NATS, err)
 	}
-	id := watermill.NewShortUUID()
+	id := strings.ToLower(rand.Text()[:12])
 	b := bus{url: url, topo: topology{
 		stream:    "NATSBUS_TEST_" + id,
 		subjects:  "natsbus-test." + id + ".>",
 		requested: "natsbus-test." + id + ".requested",
-		durable:   "calculator",
 	}}
 	t.Cleanup(func() {
 		defer nc.Close()
@@ -117,14 +118,29 @@ func newJS(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	return js
 }
 
-// provisionBus provisions b's stream and work consumer.
-func provisionBus(t *testing.T, b bus, wc WorkConsumer) jetstream.JetStream {
+// provisionBus provisions b's stream and lane consumers once, and returns the supervisor
+// that did (not running: call Check to run it again).
+func provisionBus(t *testing.T, b bus, layout Layout) (jetstream.JetStream, *Supervisor) {
 	t.Helper()
 	js := newJS(t, dial(t, b.url, "provision"))
-	if err := provision(t.Context(), js, b.topo, wc); err != nil {
+	s := newSupervisor(js, b.topo, layout, testLogger(t), time.Second)
+	if err := s.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return js
+	return js, s
+}
+
+// lanes is a layout with both lane consumers.
+func lanes(ackWait time.Duration, maxAckPending int) Layout {
+	return Layout{Replicas: 1, Consumers: map[events.Lane]Consumer{
+		events.LaneSmall: {AckWait: ackWait, MaxAckPending: maxAckPending},
+		events.LaneLarge: {AckWait: ackWait, MaxAckPending: maxAckPending},
+	}}
+}
+
+// requestSubject is the subject of a request for n on b.
+func (b bus) requestSubject(n int64) string {
+	return fmt.Sprintf("%s.%s.%d", b.topo.requested, events.LaneOf(n), n)
 }
 
 // freeAddr returns a loopback address with a port nobody listens on (for now).

@@ -58,7 +58,7 @@ const (
 // them, ack their messages, create, update or delete them. The gate also refuses to touch
 // any consumer it did not create; the permissions below name these explicitly because pull
 // requests and acks do not go through the gate.
-var serviceConsumers = []string{events.CalculatorDurable}
+var serviceConsumers = []string{events.LaneSmall.Durable(), events.LaneLarge.Durable(), defaultTopology.legacy}
 
 // The JetStream API subjects of the FACTORIAL stream's consumers.
 var (

@@ -30,7 +30,7 @@ func provisioned(t *testing.T) (*Embedded, jetstream.JetStream) {
 	}
 	t.Cleanup(nc.Close)
 	js := newJS(t, nc)
-	if err := Provision(t.Context(), js, WorkConsumer{AckWait: time.Minute}); err != nil {
+	if err := Provision(t.Context(), js, lanes(time.Minute, 8)); err != nil {
 		t.Fatal(err)
 	}
 	return e, js
@@ -105,7 +105,7 @@ func TestSubscriberWatchesTheEvents(t *testing.T) {
 		}
 	}
 	publish(events.SubjectComputed, `{"number":1}`)
-	publish(events.SubjectRequested, `{"number":2}`)
+	publish(events.RequestedSubject(2), `{"number":2}`)
 
 	o := connectSubscriber(t, e)
 	core, err := o.nc.SubscribeSync("factorial.>")
@@ -127,7 +127,7 @@ func TestSubscriberWatchesTheEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer it.Stop()
-	publish(events.SubjectRequested, `{"number":3}`)
+	publish(events.RequestedSubject(3), `{"number":3}`)
 	publish(events.SubjectComputed, `{"number":3}`)
 	publish(events.SubjectProgress, `{"number":4}`)
 
@@ -179,7 +179,7 @@ func TestSubscriberCannotChangeAnything(t *testing.T) {
 	t.Parallel()
 	e, js := provisioned(t)
 	ctx := t.Context()
-	if _, err := js.Publish(ctx, events.SubjectRequested, []byte(`{"number":5}`)); err != nil {
+	if _, err := js.Publish(ctx, events.RequestedSubject(5), []byte(`{"number":5}`)); err != nil {
 		t.Fatal(err)
 	}
 	before := streamState(t, js)
@@ -207,14 +207,14 @@ func TestSubscriberCannotChangeAnything(t *testing.T) {
 		// says, when set, is a part of the error message.
 		says string
 	}{
-		{name: "publish factorial.requested", deniedOn: events.SubjectRequested, err: func(context.Context) error {
-			return o.nc.Publish(events.SubjectRequested, []byte(`{"number":6}`))
+		{name: "publish factorial.requested", deniedOn: events.RequestedSubject(6), err: func(context.Context) error {
+			return o.nc.Publish(events.RequestedSubject(6), []byte(`{"number":6}`))
 		}},
 		{name: "publish factorial.computed", deniedOn: events.SubjectComputed, err: func(context.Context) error {
 			return o.nc.Publish(events.SubjectComputed, []byte(`{"number":6,"status":"done"}`))
 		}},
 		{name: "JetStream publish of factorial.requested", err: func(ctx context.Context) error {
-			_, err := o.js.Publish(ctx, events.SubjectRequested, []byte(`{"number":7}`))
+			_, err := o.js.Publish(ctx, events.RequestedSubject(7), []byte(`{"number":7}`))
 			return err
 		}},
 		{name: "delete the stream", deniedOn: "$JS.API.STREAM.DELETE.FACTORIAL", err: func(ctx context.Context) error {
@@ -231,19 +231,19 @@ func TestSubscriberCannotChangeAnything(t *testing.T) {
 			_, err := o.js.UpdateStream(ctx, jetstream.StreamConfig{Name: events.Stream, Subjects: []string{"elsewhere.>"}})
 			return err
 		}},
-		{name: "delete the calculator consumer", deniedOn: apiConsumerDelete + events.CalculatorDurable, err: func(ctx context.Context) error {
-			return o.js.DeleteConsumer(ctx, events.Stream, events.CalculatorDurable)
+		{name: "delete the calculator consumer", deniedOn: apiConsumerDelete + events.LaneSmall.Durable(), err: func(ctx context.Context) error {
+			return o.js.DeleteConsumer(ctx, events.Stream, events.LaneSmall.Durable())
 		}},
-		{name: "create the durable calculator", deniedOn: apiConsumerCreate + events.CalculatorDurable, err: func(ctx context.Context) error {
-			_, err := o.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{Durable: events.CalculatorDurable, AckPolicy: jetstream.AckNonePolicy})
+		{name: "create the durable calculator", deniedOn: apiConsumerCreate + events.LaneSmall.Durable(), err: func(ctx context.Context) error {
+			_, err := o.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{Durable: events.LaneSmall.Durable(), AckPolicy: jetstream.AckNonePolicy})
 			return err
 		}},
 		{name: "create a durable of its own", says: "ephemeral consumers only", err: func(ctx context.Context) error {
 			_, err := o.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{Durable: "mine"})
 			return err
 		}},
-		{name: "pull from the calculator consumer", deniedOn: apiConsumerNext + events.CalculatorDurable, err: func(context.Context) error {
-			return o.nc.PublishRequest(apiConsumerNext+events.CalculatorDurable, o.nc.NewRespInbox(), []byte(`{"batch":1}`))
+		{name: "pull from the calculator consumer", deniedOn: apiConsumerNext + events.LaneSmall.Durable(), err: func(context.Context) error {
+			return o.nc.PublishRequest(apiConsumerNext+events.LaneSmall.Durable(), o.nc.NewRespInbox(), []byte(`{"batch":1}`))
 		}},
 		{name: "push consumer delivering into the JetStream API", says: "pull consumers only", err: func(ctx context.Context) error {
 			// Raw, as jetstream.ConsumerConfig has no push settings; its idle heartbeats are
@@ -303,11 +303,11 @@ func TestSubscriberCannotChangeAnything(t *testing.T) {
 	if after := streamState(t, js); after != before {
 		t.Errorf("the stream changed from %+v to %+v", before, after)
 	}
-	c, err := js.Consumer(ctx, events.Stream, events.CalculatorDurable)
+	c, err := js.Consumer(ctx, events.Stream, events.LaneSmall.Durable())
 	if err != nil {
 		t.Fatalf("the calculator consumer: %v", err)
 	}
-	if cfg := c.CachedInfo().Config; cfg.FilterSubject != events.SubjectRequested || cfg.DeliverSubject != "" || cfg.AckPolicy != jetstream.AckExplicitPolicy {
+	if cfg := c.CachedInfo().Config; cfg.FilterSubject != events.LaneSmall.Filter() || cfg.DeliverSubject != "" || cfg.AckPolicy != jetstream.AckExplicitPolicy {
 		t.Errorf("the calculator consumer changed: %+v", cfg)
 	}
 	if _, err := js.Consumer(ctx, events.Stream, "mine"); !errors.Is(err, jetstream.ErrConsumerNotFound) {

@@ -19,7 +19,9 @@ const ShutdownTimeout = 10 * time.Second
 // after a requested stop. Register what must end for Shutdown to complete (long-lived
 // streams) with srv.RegisterOnShutdown.
 func Run(ctx context.Context, srv *http.Server, work func(context.Context) error) error {
-	workCtx, cancel := context.WithCancel(ctx)
+	// Not derived from ctx's cancellation: the work (event consumers, waiters' follower) must
+	// outlive the requests in flight, and is cancelled only once HTTP has drained.
+	workCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	httpErr := make(chan error, 1)
 	go func() {

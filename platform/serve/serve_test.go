@@ -26,13 +26,18 @@ func TestRun(t *testing.T) {
 	t.Run("a stop lets the request in flight finish, then cancels the work", func(t *testing.T) {
 		addr := freeAddr(t)
 		inRequest := make(chan struct{})
+		workStopped := make(chan struct{})
 		srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(inRequest)
 			time.Sleep(200 * time.Millisecond)
-			_, _ = w.Write([]byte("finished"))
+			select {
+			case <-workStopped:
+				_, _ = w.Write([]byte("the work stopped before this request ended"))
+			default:
+				_, _ = w.Write([]byte("finished"))
+			}
 		})}
 		ctx, stop := context.WithCancel(context.Background())
-		workStopped := make(chan struct{})
 		done := make(chan error, 1)
 		go func() {
 			done <- serve.Run(ctx, srv, func(ctx context.Context) error {

@@ -9,15 +9,12 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +30,7 @@ type Config struct {
 	InlineResultMaxBytes int64         `env:"INLINE_RESULT_MAX_BYTES" envDefault:"1048576"`
 	CacheMaxBytes        int64         `env:"CACHE_MAX_BYTES" envDefault:"65536"` // larger results are not cached
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
+	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"` // of the stream, when the API creates it
 }
 
 // Validate checks what parsing alone cannot.
@@ -46,6 +44,8 @@ func (c Config) Validate() error {
 		return errors.New("CACHE_MAX_BYTES must be 0 or more")
 	case c.CacheTTL <= 0:
 		return errors.New("CACHE_TTL must be above 0")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	}
 	return nil
 }
@@ -78,17 +78,23 @@ type Service struct {
 	store   ResultStore
 	results *results
 	broker  *broker
-	router  *message.Router
 	echo    *echo.Echo
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
+
+	sup       *natsbus.Supervisor
+	follower  *natsbus.Follower
+	publisher *requestPublisher
+	running   chan struct{}
 }
 
-// New connects to NATS and builds the HTTP handler and the event router.
+// New connects to NATS and builds the HTTP handler, the publisher of requests and the event
+// follower. It does not wait for JetStream: Run creates the stream if it is missing, in the
+// background, and /readyz tells when it is there.
 func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: d.Log, records: d.Records, store: d.Store, broker: newBroker(),
-		conns: natsbus.NewConns(d.Dial), streams: newStreamsEnd(),
+		conns: natsbus.NewConns(d.Dial), streams: newStreamsEnd(), running: make(chan struct{}),
 	}
 	ok := false
 	defer func() {
@@ -100,21 +106,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(pubConn)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := natsbus.ProvisionStream(pctx, js); err != nil {
-		return nil, err
-	}
-	pub, err := natsbus.NewPublisher(pubConn, d.Log)
+	pub, err := natsbus.NewPublisher(pubConn)
 	if err != nil {
 		return nil, err
 	}
+	s.sup = natsbus.NewSupervisor(pub.JetStream(), natsbus.Layout{Replicas: cfg.Replicas}, d.Log)
+	s.publisher = newRequestPublisher(pub, d.Log, d.Registry)
 	s.results = &results{
-		records: d.Records, store: d.Store, cache: d.Cache, pub: pub, log: d.Log,
+		records: d.Records, store: d.Store, cache: d.Cache, publisher: s.publisher, log: d.Log,
 		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 	}
 
@@ -122,23 +121,16 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, err := natsbus.NewFanoutSubscriber(subConn, d.Log)
-	if err != nil {
+	if s.follower, err = natsbus.NewFollower(subConn, s.follow, d.Log); err != nil {
 		return nil, err
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, natsbus.Logger(d.Log))
-	if err != nil {
-		return nil, fmt.Errorf("router: %w", err)
-	}
-	router.AddMiddleware(middleware.Recoverer)
-	router.AddConsumerHandler("follow-events", events.SubjectAll, sub, s.follow)
-	s.router = router
 
 	checks := append([]health.Check{
 		{Name: "nats", Ping: s.conns.Ping},
+		{Name: "jetstream", Ping: s.sup.Ready},
 		{Name: "storage", Ping: d.Store.Ping},
 		{Name: "cache", Ping: d.Cache.Ping},
-		{Name: "events", Ping: s.following},
+		{Name: "events", Ping: s.follower.Ready},
 	}, d.Checks...)
 	if s.echo, err = s.routes(d.Registry, checks); err != nil {
 		return nil, err
@@ -150,17 +142,39 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 // Handler is the HTTP handler of the whole API.
 func (s *Service) Handler() http.Handler { return s.echo }
 
-// Running is closed once the API follows the event stream.
-func (s *Service) Running() <-chan struct{} { return s.router.Running() }
+// Running is closed once the API follows the events (so a request made afterwards is seen
+// finishing) and has seen the stream and the lane consumers in place. cmd/api does not wait
+// for it: /readyz says the same.
+func (s *Service) Running() <-chan struct{} { return s.running }
 
-// Run follows the event stream until ctx is cancelled. Serving HTTP is the caller's: the
-// standalone process and the tests mount Handler where they like.
+// Run keeps the stream, follows its events and publishes accepted requests until ctx is
+// cancelled; then it publishes what is still queued (within a bound) and closes the
+// connections. Serving HTTP is the caller's, who must stop it before cancelling ctx: waiting
+// requests need the follower until they end. The standalone process and the tests mount
+// Handler where they like.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.conns.Close()
 	defer s.EndStreams()
-	if err := s.router.Run(ctx); err != nil {
-		return fmt.Errorf("api router: %w", err)
-	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.sup.Run(ctx) })
+	wg.Go(func() {
+		if err := s.follower.Run(ctx); err != nil {
+			s.log.Error("following the events", "err", err)
+		}
+	})
+	wg.Go(func() { s.publisher.run(ctx) })
+	wg.Go(func() {
+		for _, ready := range []<-chan struct{}{s.follower.Following(), s.sup.Provisioned()} {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(s.running)
+	})
+	<-ctx.Done()
 	return nil
 }
 
@@ -177,14 +191,6 @@ func newStreamsEnd() *streamsEnd { return &streamsEnd{done: make(chan struct{})}
 
 func (e *streamsEnd) end() { e.once.Do(func() { close(e.done) }) }
 
-// following reports whether the API follows the event stream, for /readyz.
-func (s *Service) following(context.Context) error {
-	if !s.router.IsRunning() || s.router.IsClosed() {
-		return errors.New("not following the event stream")
-	}
-	return nil
-}
-
 // Event kinds, as SSE names them.
 const (
 	kindRequested = "requested"
@@ -193,25 +199,49 @@ const (
 	kindFailed    = "failed"
 )
 
-// follow handles every event on the stream: it keeps the cache true, then tells waiting
-// requests and SSE streams.
-func (s *Service) follow(m *message.Message) error {
-	subject := m.Metadata.Get(natsbus.MetadataSubject)
-	kind := strings.TrimPrefix(subject, "factorial.")
-	var head struct {
-		Number int64 `json:"number"`
-	}
-	if err := events.Decode(m.Payload, &head); err != nil {
-		s.log.Warn("ignoring unreadable event", "subject", subject, "err", err)
-		return nil
-	}
-	switch kind {
-	case kindComputed, kindFailed:
-		s.results.refresh(m.Context(), head.Number, kind == kindComputed)
-	case kindRequested, kindProgress:
+// follow handles every event of the stream: it keeps the cache true, then tells waiting
+// requests and SSE streams. Events it cannot read (or dead letters) are passed over.
+func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
+	subject, data := m.Subject(), m.Data()
+	var (
+		kind string
+		n    int64
+		err  error
+	)
+	switch {
+	case subject == events.SubjectComputed:
+		var c events.Computed
+		if err = events.Decode(data, &c); err == nil {
+			kind, n = kindComputed, c.Number
+			s.results.computed(ctx, c)
+			if c.Text != "" {
+				// SSE watchers get the announcement, not up to 64 KiB of digits each.
+				c.Text = ""
+				data, err = events.Encode(c)
+			}
+		}
+	case subject == events.SubjectFailed:
+		var f events.Failed
+		if err = events.Decode(data, &f); err == nil {
+			kind, n = kindFailed, f.Number
+			s.results.forget(ctx, n)
+		}
+	case subject == events.SubjectProgress:
+		var p events.Progress
+		if err = events.Decode(data, &p); err == nil {
+			kind, n = kindProgress, p.Number
+		}
+	case strings.HasPrefix(subject, events.SubjectRequested+"."):
+		var r events.Requested
+		if err = events.Decode(data, &r); err == nil {
+			kind, n = kindRequested, r.Number
+		}
 	default:
-		return nil
+		return
 	}
-	s.broker.publish(change{Kind: kind, Number: head.Number, Data: m.Payload})
-	return nil
+	if err != nil {
+		s.log.Warn("ignoring an unreadable event", "subject", subject, "err", err)
+		return
+	}
+	s.broker.publish(change{Kind: kind, Number: n, Data: data})
 }

@@ -9,12 +9,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/cache"
 	"github.com/factorial-service/factorial/platform/database"
-	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
 )
 
@@ -36,20 +33,15 @@ type Cache interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Publisher publishes events (watermill's message.Publisher).
-type Publisher interface {
-	Publish(topic string, messages ...*message.Message) error
-}
-
 var errNotFound = errors.New("never requested")
 
 // results is the API's use cases: record requests, and read results through the cache.
 type results struct {
 	records  Records
 	store    ResultReader
-	cache    Cache
-	pub      Publisher
-	log      *slog.Logger
+	cache     Cache
+	publisher *requestPublisher
+	log       *slog.Logger
 	cacheMax int64 // results larger than this are not cached
 	cacheTTL time.Duration
 }
@@ -62,24 +54,17 @@ type result struct {
 
 func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }
 
-// request records a request for n and, when that made it pending, queues it. The record
-// makes the request durable: if the publish fails, the calculators' reconciler publishes it
-// later, so the client is still told it was accepted.
+// request records a request for n and, when that made it pending, queues its publication.
+// The record makes the request durable, and the answer does not wait for NATS: the request
+// is published in the background, and if that fails the calculators' reconciler publishes
+// it later.
 func (r *results) request(ctx context.Context, n int64) (database.Record, error) {
 	rec, created, err := r.records.Request(ctx, n, time.Now().UTC())
 	if err != nil {
 		return database.Record{}, fmt.Errorf("record request %d: %w", n, err)
 	}
-	if !created {
-		return rec, nil
-	}
-	payload, err := events.Encode(events.Requested{Number: n, RequestedAt: rec.RequestedAt.UTC()})
-	if err != nil {
-		return database.Record{}, err
-	}
-	msgID := fmt.Sprintf("requested/%d/%d", n, rec.RequestedAt.UnixMicro())
-	if err := r.pub.Publish(events.SubjectRequested, natsbus.NewMessage(payload, msgID)); err != nil {
-		r.log.Warn("publish factorial.requested failed; the reconciler will publish it", "number", n, "err", err)
+	if created {
+		r.publisher.enqueue(rec)
 	}
 	return rec, nil
 }
@@ -148,15 +133,21 @@ func (r *results) fill(ctx context.Context, res result) {
 	}
 }
 
-// refresh brings the cache in line with an event: a computed result is cached (digits read
-// once here, so the first GET is a hit), anything else is dropped from the cache.
-func (r *results) refresh(ctx context.Context, n int64, done bool) {
-	if !done {
-		if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
-			r.log.Warn("cache delete", "number", n, "err", err)
-		}
+// computed brings the cache in line with a factorial.computed event, so the first GET is a
+// hit: from the event alone when it carries the digits, otherwise from the record and the
+// stored digits (read once here).
+func (r *results) computed(ctx context.Context, c events.Computed) {
+	if c.Text != "" && c.CreatedAt != nil {
+		text := c.Text
+		at := c.ComputedAt.UTC()
+		r.fill(ctx, result{Record: database.Record{
+			Number: c.Number, Status: database.StatusDone, Progress: 1, Key: c.Key, Bucket: c.Bucket,
+			Checksum: c.Checksum, Size: c.Size, Digits: c.Digits, ComputeMS: c.ComputeMS,
+			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: at, ComputedAt: &at,
+		}, Text: &text})
 		return
 	}
+	n := c.Number
 	rec, err := r.records.Get(ctx, n)
 	if err != nil || rec.Status != database.StatusDone {
 		return
@@ -171,6 +162,13 @@ func (r *results) refresh(ctx context.Context, n int64, done bool) {
 		res.Text = &text
 	}
 	r.fill(ctx, res)
+}
+
+// forget drops n from the cache (a factorial.failed event).
+func (r *results) forget(ctx context.Context, n int64) {
+	if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
+		r.log.Warn("cache delete", "number", n, "err", err)
+	}
 }
 
 func (r *results) readText(ctx context.Context, rec database.Record) (string, error) {

@@ -1,6 +1,6 @@
 // Package calculator is the service that computes factorials: it holds the durable JetStream
-// consumer of factorial.requested, computes n! with its engine, streams the digits to the
-// object store, records the result and publishes factorial.computed.
+// consumers of the two lanes of factorial.requested, computes n! with its engine, stores the
+// digits, records the result and publishes factorial.computed.
 //
 // New builds it from its dependencies, so cmd/calculator, the standalone process and the
 // tests assemble the same service.
@@ -15,9 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
@@ -27,32 +24,50 @@ import (
 
 // Config is the calculator's own settings.
 type Config struct {
-	MaxNumber   int64 `env:"MAX_NUMBER" envDefault:"100000"`
-	Concurrency int   `env:"CALCULATOR_CONCURRENCY" envDefault:"1"` // factorials computed at once by this process
-	MaxAttempts int   `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
+	MaxNumber        int64 `env:"MAX_NUMBER" envDefault:"100000"`
+	Concurrency      int   `env:"CALCULATOR_CONCURRENCY" envDefault:"1"`       // large-lane factorials computed at once by this process
+	SmallConcurrency int   `env:"CALCULATOR_SMALL_CONCURRENCY" envDefault:"2"` // small-lane batches handled at once by this process
+	BatchSize        int   `env:"CALCULATOR_BATCH_SIZE" envDefault:"128"`      // small-lane requests fetched and claimed together
+	MaxAttempts      int   `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
+	Replicas         int   `env:"NATS_STREAM_REPLICAS" envDefault:"1"`
 
-	// Timing; the defaults suit production and tests shorten them.
-	AckWait        time.Duration `env:"CALCULATOR_ACK_WAIT" envDefault:"30s"`         // JetStream redelivers after this silence
-	Lease          time.Duration `env:"CALCULATOR_LEASE" envDefault:"30s"`            // a claim without heartbeat this long is taken over
+	// Timing; the defaults suit production and tests shorten them. They must agree (see
+	// Validate): a heartbeat well inside the lease, and a lease that runs out before JetStream
+	// delivers a silent message again, so that the redelivery after a crash takes the number
+	// over instead of finding the dead calculator's claim still alive.
+	AckWait        time.Duration `env:"CALCULATOR_ACK_WAIT" envDefault:"15s"`         // JetStream redelivers after this silence
+	Lease          time.Duration `env:"CALCULATOR_LEASE" envDefault:"10s"`            // a claim without heartbeat this long is taken over
+	ProgressEvery  time.Duration `env:"CALCULATOR_PROGRESS_INTERVAL" envDefault:"1s"` // heartbeat: progress recorded, InProgress sent
 	RetryDelay     time.Duration `env:"CALCULATOR_RETRY_DELAY" envDefault:"2s"`       // before a failed delivery is tried again
 	ReconcileEvery time.Duration `env:"RECONCILE_INTERVAL" envDefault:"30s"`          // how often stuck records are looked for
-	PendingAfter   time.Duration `env:"RECONCILE_PENDING_AFTER" envDefault:"2m"`      // a pending record this old is republished
-	ProgressEvery  time.Duration `env:"CALCULATOR_PROGRESS_INTERVAL" envDefault:"1s"` // how often progress is recorded
+	PendingAfter   time.Duration `env:"RECONCILE_PENDING_AFTER" envDefault:"2m"`      // a pending record this old is checked against the stream
 }
 
-// Validate checks the settings that parsing alone cannot.
+// Validate checks the settings that parsing alone cannot, in one line naming the variables.
 func (c Config) Validate() error {
 	switch {
 	case c.MaxNumber < 0 || c.MaxNumber > factorial.MaxN:
 		return fmt.Errorf("MAX_NUMBER must be from 0 to %d", factorial.MaxN)
 	case c.Concurrency < 1:
 		return errors.New("CALCULATOR_CONCURRENCY must be 1 or more")
+	case c.SmallConcurrency < 1:
+		return errors.New("CALCULATOR_SMALL_CONCURRENCY must be 1 or more")
+	case c.BatchSize < 1 || c.BatchSize > 1000:
+		return errors.New("CALCULATOR_BATCH_SIZE must be from 1 to 1000")
 	case c.MaxAttempts < 1:
 		return errors.New("CALCULATOR_MAX_ATTEMPTS must be 1 or more")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	case c.AckWait < time.Second:
 		return errors.New("CALCULATOR_ACK_WAIT must be at least 1s")
-	case c.ProgressEvery <= 0 || c.ProgressEvery >= c.Lease:
-		return errors.New("CALCULATOR_PROGRESS_INTERVAL must be above 0 and below CALCULATOR_LEASE")
+	case c.ProgressEvery <= 0 || c.RetryDelay <= 0 || c.ReconcileEvery <= 0 || c.PendingAfter <= 0:
+		return errors.New("CALCULATOR_PROGRESS_INTERVAL, CALCULATOR_RETRY_DELAY, RECONCILE_INTERVAL and RECONCILE_PENDING_AFTER must be above 0")
+	case 3*c.ProgressEvery > c.Lease:
+		return fmt.Errorf("CALCULATOR_PROGRESS_INTERVAL (%s) must be at most a third of CALCULATOR_LEASE (%s): a claim must survive a missed heartbeat or two",
+			c.ProgressEvery, c.Lease)
+	case c.Lease+c.ProgressEvery >= c.AckWait:
+		return fmt.Errorf("CALCULATOR_ACK_WAIT (%s) must exceed CALCULATOR_LEASE (%s) + CALCULATOR_PROGRESS_INTERVAL (%s): a redelivery after a crash must find the claim expired",
+			c.AckWait, c.Lease, c.ProgressEvery)
 	}
 	return nil
 }
@@ -73,22 +88,30 @@ type Deps struct {
 
 // Service is a running calculator.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	router *message.Router
-	recon  *reconciler
-	conns  *natsbus.Conns
+	cfg     Config
+	log     *slog.Logger
+	conns   *natsbus.Conns
+	sup     *natsbus.Supervisor
+	fetch   map[events.Lane]*natsbus.Worker
+	worker  *worker
+	recon   *reconciler
+	running chan struct{}
 }
 
-// New connects to NATS, provisions the stream and the durable consumer, and builds the
-// router. Run starts consuming.
+// New connects to NATS and builds the calculator; Run provisions the stream and the lane
+// consumers in the background and consumes. New does not wait for JetStream: a calculator
+// started while a NATS node is down comes up, and reports not ready until it is provisioned.
 func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if d.WorkerID == "" {
 		host, _ := os.Hostname()
 		d.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	log := d.Log.With("worker", d.WorkerID)
-	s := &Service{cfg: cfg, log: log, conns: natsbus.NewConns(d.Dial)}
+	s := &Service{cfg: cfg, log: log, conns: natsbus.NewConns(d.Dial), fetch: map[events.Lane]*natsbus.Worker{},
+		running: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -100,45 +123,36 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(pubConn)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := natsbus.Provision(pctx, js, natsbus.WorkConsumer{AckWait: cfg.AckWait, MaxAckPending: 256}); err != nil {
-		return nil, err
-	}
-	pub, err := natsbus.NewPublisher(pubConn, log)
+	pub, err := natsbus.NewPublisher(pubConn)
 	if err != nil {
 		return nil, err
 	}
-
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, natsbus.Logger(log))
-	if err != nil {
-		return nil, fmt.Errorf("router: %w", err)
+	s.sup = natsbus.NewSupervisor(pub.JetStream(), natsbus.Layout{
+		Replicas: cfg.Replicas,
+		Consumers: map[events.Lane]natsbus.Consumer{
+			// Room for every replica's batches; the small lane's work is milliseconds.
+			events.LaneSmall: {AckWait: cfg.AckWait, MaxAckPending: 10_000},
+			// A large request waiting in a client buffer would age without heartbeats:
+			// each slot fetches one at a time, so a modest bound covers many replicas.
+			events.LaneLarge: {AckWait: cfg.AckWait, MaxAckPending: 256},
+		},
+	}, log)
+	for _, lane := range events.Lanes {
+		conn, err := s.conns.Dial("calculator-" + string(lane))
+		if err != nil {
+			return nil, err
+		}
+		if s.fetch[lane], err = natsbus.NewWorker(conn, lane); err != nil {
+			return nil, err
+		}
 	}
-	hb := natsbus.NewHeartbeats(cfg.AckWait / 3)
-	router.AddMiddleware(middleware.Recoverer, hb.Middleware)
 
 	m := newMetrics(d.Registry)
-	w := &worker{
+	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
-		lease: cfg.Lease, beat: cfg.ProgressEvery, now: now,
+		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, now: now,
 	}
-	for i := range cfg.Concurrency {
-		conn, err := s.conns.Dial(fmt.Sprintf("calculator-consumer-%d", i))
-		if err != nil {
-			return nil, err
-		}
-		sub, err := natsbus.NewWorkSubscriber(conn, hb, cfg.RetryDelay, log)
-		if err != nil {
-			return nil, err
-		}
-		router.AddConsumerHandler(fmt.Sprintf("calculate-%d", i), events.SubjectRequested, sub, w.Handle)
-	}
-	s.router = router
 	s.recon = &reconciler{
 		records: d.Records, pub: pub, log: log, every: cfg.ReconcileEvery,
 		pendingAfter: cfg.PendingAfter, lease: cfg.Lease, now: now,
@@ -152,8 +166,23 @@ func now() time.Time { return time.Now().UTC() }
 // Ping reports whether NATS is connected, for /readyz.
 func (s *Service) Ping(ctx context.Context) error { return s.conns.Ping(ctx) }
 
-// Running is closed once the calculator consumes.
-func (s *Service) Running() <-chan struct{} { return s.router.Running() }
+// Ready reports what keeps the calculator from working, naming the part: the stream or a
+// lane consumer missing or without a leader, or a lane it cannot fetch from. For /readyz.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.sup.Ready(ctx); err != nil {
+		return err
+	}
+	for _, lane := range events.Lanes {
+		if err := s.fetch[lane].Ready(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Running is closed once the stream and the consumers are provisioned and the calculator
+// consumes.
+func (s *Service) Running() <-chan struct{} { return s.running }
 
 // Run consumes until ctx is cancelled, then stops: computations in flight are cancelled and
 // their records released for another replica, and the connections are closed.
@@ -161,9 +190,50 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.conns.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { s.recon.run(ctx) })
-	if err := s.router.Run(ctx); err != nil {
-		return fmt.Errorf("calculator router: %w", err)
+	wg.Go(func() { s.sup.Run(ctx) })
+	select {
+	case <-s.sup.Provisioned():
+	case <-ctx.Done():
+		return nil
 	}
+	slots := map[events.Lane]int{events.LaneSmall: s.cfg.SmallConcurrency, events.LaneLarge: s.cfg.Concurrency}
+	for _, lane := range events.Lanes {
+		for range slots[lane] {
+			wg.Go(func() { s.consume(ctx, lane) })
+		}
+	}
+	wg.Go(func() { s.recon.run(ctx) })
+	close(s.running)
+	s.log.Info("consuming", "small_slots", s.cfg.SmallConcurrency, "large_slots", s.cfg.Concurrency)
+	<-ctx.Done()
 	return nil
+}
+
+// consume is one processing slot of a lane: it fetches and handles until ctx ends.
+func (s *Service) consume(ctx context.Context, lane events.Lane) {
+	batch := 1
+	if lane == events.LaneSmall {
+		batch = s.cfg.BatchSize
+	}
+	for ctx.Err() == nil {
+		msgs, err := s.fetch[lane].Fetch(ctx, batch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("fetch", "lane", lane, "err", err)
+				sleep(ctx, 500*time.Millisecond)
+			}
+			continue
+		}
+		s.worker.handle(ctx, lane, msgs)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

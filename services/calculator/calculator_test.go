@@ -2,82 +2,24 @@ package calculator_test
 
 import (
 	"context"
+	"errors"
 	"io"
-	"log/slog"
 	"math/big"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
-	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
-	"github.com/factorial-service/factorial/platform/natsbus"
-	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/services/calculator"
 )
 
-// startCalculator runs a calculator over an in-process NATS server, SQLite and a memory store.
-func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engine) (*database.Factorials, *objectstore.Memory, func(n int64), natsbus.Dialer) {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dial := natsbus.NewDialer(ns.ClientURL(), log)
-	records := database.NewFactorials(dbtest.SQLite(t))
-	store := objectstore.NewMemory()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := calculator.New(ctx, cfg, calculator.Deps{
-		Log: log, Dial: dial, Records: records, Store: store, Engine: engine,
-		Registry: prometheus.NewRegistry(), WorkerID: "live",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	<-svc.Running()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-
-	nc, err := dial("test-publisher")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	pub, err := natsbus.NewPublisher(nc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish := func(n int64) {
-		payload, _ := events.Encode(events.Requested{Number: n, RequestedAt: time.Now().UTC()})
-		if err := pub.Publish(events.SubjectRequested, natsbus.NewMessage(payload, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return records, store, publish, dial
-}
-
 func testConfig() calculator.Config {
 	return calculator.Config{
-		MaxNumber: 100000, Concurrency: 1, MaxAttempts: 3,
+		MaxNumber: 100000, Concurrency: 1, SmallConcurrency: 1, BatchSize: 16, MaxAttempts: 3, Replicas: 1,
 		AckWait: 2 * time.Second, Lease: time.Second, RetryDelay: 50 * time.Millisecond,
 		ReconcileEvery: time.Hour, PendingAfter: time.Hour, ProgressEvery: 100 * time.Millisecond,
 	}
@@ -110,7 +52,8 @@ func waitStatus(t *testing.T, records *database.Factorials, n int64, want databa
 // A calculator killed mid-computation leaves its claim behind with a heartbeat that stops;
 // a live calculator takes the number over once the lease has run out.
 func TestDeadCalculatorsClaimIsTakenOver(t *testing.T) {
-	records, store, publish, _ := startCalculator(t, testConfig(), calculator.EngineFunc(mathBig))
+	r := startCalculator(t, testConfig(), calculator.EngineFunc(mathBig))
+	records, store, publish := r.records, r.store, r.publish
 	ctx := context.Background()
 	past := time.Now().UTC().Add(-time.Minute)
 	if _, ok, err := records.Claim(ctx, 400, "killed", past, past.Add(-time.Hour)); err != nil || !ok {
@@ -142,7 +85,8 @@ func TestWrongDigitsAreNeverReportedDone(t *testing.T) {
 		_, err := w.Write(s)
 		return int64(len(s)), err
 	})
-	records, _, publish, _ := startCalculator(t, testConfig(), corrupt)
+	r := startCalculator(t, testConfig(), corrupt)
+	records, publish := r.records, r.publish
 	publish(300)
 	rec := waitStatus(t, records, 300, database.StatusFailed)
 	if !strings.Contains(rec.Error, "gave up after 3 attempts; the last one failed: text of 300! is wrong") {
@@ -156,9 +100,10 @@ func TestWrongDigitsAreNeverReportedDone(t *testing.T) {
 	}
 }
 
-// A number above MAX_NUMBER published by someone other than the API fails with a reason
-// instead of being computed.
-func TestAboveMaxNumberFails(t *testing.T) {
+// A request above MAX_NUMBER is set aside as a dead letter and nothing is recorded for it,
+// unless the API recorded it (its MAX_NUMBER is larger): then the record fails with the
+// reason, so its client is told.
+func TestAboveMaxNumberIsSetAside(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxNumber = 50
 	var calls atomic.Int32
@@ -166,14 +111,31 @@ func TestAboveMaxNumberFails(t *testing.T) {
 		calls.Add(1)
 		return mathBig(ctx, n, w, p)
 	})
-	records, _, publish, _ := startCalculator(t, cfg, engine)
+	r := startCalculator(t, cfg, engine)
+	records, publish := r.records, r.publish
+	dead := watchDeadLetters(t, r.dial)
+	if _, _, err := records.Request(context.Background(), 52, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	publish(51)
-	rec := waitStatus(t, records, 51, database.StatusFailed)
-	if !strings.Contains(rec.Error, "MAX_NUMBER") || calls.Load() != 0 {
-		t.Fatalf("error %q after %d engine calls", rec.Error, calls.Load())
+	publish(52)
+	for _, want := range []string{"factorial.requested.small.51", "factorial.requested.small.52"} {
+		if d := dead.next(t); d.subject != want || !strings.Contains(d.reason, "MAX_NUMBER 50") {
+			t.Fatalf("dead letter %+v, want %s above MAX_NUMBER", d, want)
+		}
+	}
+	rec := waitStatus(t, records, 52, database.StatusFailed)
+	if !strings.Contains(rec.Error, "MAX_NUMBER") {
+		t.Errorf("error %q", rec.Error)
+	}
+	if _, err := records.Get(context.Background(), 51); !errors.Is(err, database.ErrNotFound) {
+		t.Errorf("a record was made for the dead letter 51: %v", err)
 	}
 	publish(50)
 	waitStatus(t, records, 50, database.StatusDone)
+	if calls.Load() != 1 {
+		t.Errorf("engine ran %d times, want once (for 50)", calls.Load())
+	}
 }
 
 // A duplicate delivery of a recently done number announces it again (the first announcement
@@ -185,7 +147,8 @@ func TestDuplicateOfRecentResultIsAnnouncedAgain(t *testing.T) {
 		calls.Add(1)
 		return mathBig(ctx, n, w, p)
 	})
-	records, _, publish, dial := startCalculator(t, testConfig(), engine)
+	r := startCalculator(t, testConfig(), engine)
+	records, publish, dial := r.records, r.publish, r.dial
 	nc, err := dial("watcher")
 	if err != nil {
 		t.Fatal(err)

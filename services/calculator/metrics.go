@@ -1,37 +1,59 @@
 package calculator
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/factorial-service/factorial/events"
+)
 
 type metrics struct {
-	outcomes *prometheus.CounterVec
-	seconds  prometheus.Histogram
-	inFlight prometheus.Gauge
-	progress prometheus.Gauge
+	outcomes    *prometheus.CounterVec
+	seconds     *prometheus.HistogramVec
+	inFlight    prometheus.Gauge
+	progress    prometheus.Gauge
+	deadLetters *prometheus.CounterVec
 }
+
+// outcomes of a delivery, each a series from the start.
+var outcomes = []string{"done", "duplicate", "retry", "failed"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "factorial_calculator_deliveries_total",
-			Help: "Deliveries of factorial.requested by outcome: done, duplicate, retry, failed, malformed.",
-		}, []string{"outcome"}),
-		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Help: "Deliveries of factorial.requested by lane and outcome: done, duplicate (finished or being computed elsewhere), retry, failed.",
+		}, []string{"lane", "outcome"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "factorial_calculator_compute_seconds",
-			Help:    "Time to compute, store and verify one factorial.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}),
+			Help:    "Time to compute, store and verify one factorial, by lane.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12),
+		}, []string{"lane"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "factorial_calculator_in_flight",
 			Help: "Factorials being computed now.",
 		}),
 		progress: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "factorial_calculator_progress",
-			Help: "Progress (0 to 1) of the latest factorial being computed.",
+			Help: "Progress (0 to 1) of the latest large factorial being computed.",
 		}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "factorial_calculator_dead_letters_total",
+			Help: "Deliveries set aside on factorial.deadletter, by kind: subject, payload, mismatch (payload and subject disagree), out_of_range.",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress)
-	for _, outcome := range []string{"done", "duplicate", "retry", "failed", "malformed"} {
-		m.outcomes.WithLabelValues(outcome) // every series exists from the start, at 0
+	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress, m.deadLetters)
+	for _, lane := range events.Lanes {
+		for _, o := range outcomes {
+			m.outcomes.WithLabelValues(string(lane), o)
+		}
+		m.seconds.WithLabelValues(string(lane))
+	}
+	for _, kind := range []string{"subject", "payload", "mismatch", "out_of_range"} {
+		m.deadLetters.WithLabelValues(kind)
 	}
 	return m
+}
+
+func (m *metrics) outcome(lane events.Lane, outcome string) {
+	m.outcomes.WithLabelValues(string(lane), outcome).Inc()
 }

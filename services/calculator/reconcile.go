@@ -63,7 +63,10 @@ func (r *reconciler) once(ctx context.Context) (int, error) {
 		}
 		// One id per record and minute: replicas reconciling at once publish one message.
 		msgID := fmt.Sprintf("requested/%d/reconcile/%d", rec.Number, now.Unix()/60)
-		if err := r.pub.Publish(events.SubjectRequested, natsbus.NewMessage(payload, msgID)); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = r.pub.Publish(pctx, natsbus.Msg{Subject: events.RequestedSubject(rec.Number), Data: payload, ID: msgID})
+		cancel()
+		if err != nil {
 			return i, fmt.Errorf("republish %d: %w", rec.Number, err)
 		}
 		if err := r.records.Touch(ctx, rec.Number, now); err != nil {

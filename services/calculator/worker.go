@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
@@ -40,6 +40,7 @@ type Records interface {
 	Complete(ctx context.Context, n int64, worker string, r database.Result, now time.Time) (database.Record, error)
 	Release(ctx context.Context, n int64, worker, reason string, now time.Time) error
 	Fail(ctx context.Context, n int64, worker, reason string, now time.Time) (database.Record, error)
+	FailPending(ctx context.Context, n int64, reason string, now time.Time) (database.Record, bool, error)
 	Get(ctx context.Context, n int64) (database.Record, error)
 }
 
@@ -50,12 +51,17 @@ type ResultStore interface {
 	Bucket() string
 }
 
-// Publisher publishes events (watermill's message.Publisher).
+// Publisher publishes events to JetStream under the caller's deadline.
 type Publisher interface {
-	Publish(topic string, messages ...*message.Message) error
+	Publish(ctx context.Context, m natsbus.Msg) error
+	PublishAll(ctx context.Context, msgs []natsbus.Msg) (errs []error, failed int)
 }
 
-// worker handles factorial.requested: claim the record, compute, store, verify, record, announce.
+// publishTimeout bounds a publish the calculator waits for.
+const publishTimeout = 5 * time.Second
+
+// worker handles the requests of both lanes: claim the record, compute, store, verify,
+// record, announce, ack.
 type worker struct {
 	id          string
 	engine      Engine
@@ -67,84 +73,146 @@ type worker struct {
 	maxNumber   int64
 	maxAttempts int
 	lease       time.Duration // a claim whose heartbeat is older than this is taken over
-	beat        time.Duration // how often progress and the claim's heartbeat are recorded
+	beat        time.Duration // how often progress and the heartbeats are recorded
+	retryDelay  time.Duration // before a delivery that failed is tried again
 	now         func() time.Time
 }
 
 // ResultKey is the object key of n!'s decimal text.
 func ResultKey(n int64) string { return fmt.Sprintf("factorials/%d.txt", n) }
 
-// Handle is the router handler. A nil error acks the delivery; an error naks it, and it is
-// delivered again after the retry delay.
-func (w *worker) Handle(m *message.Message) error {
-	var req events.Requested
-	if err := events.Decode(m.Payload, &req); err != nil || req.Number < 0 {
-		// It can never succeed: dropping it loses nothing, since the API validates every
-		// request it records and the reconciler republishes records, not messages.
-		w.log.Error("dropping malformed factorial.requested", "payload", string(m.Payload), "err", err)
-		w.metrics.outcomes.WithLabelValues("malformed").Inc()
-		return nil
+// handle handles a batch fetched from lane. When ctx ends (shutdown) the messages not yet
+// handled are given back at once, for another replica.
+func (w *worker) handle(ctx context.Context, lane events.Lane, msgs []jetstream.Msg) {
+	for i, m := range msgs {
+		if ctx.Err() != nil {
+			for _, rest := range msgs[i:] {
+				_ = rest.Nak()
+			}
+			return
+		}
+		w.handleOne(ctx, lane, m)
 	}
-	n := req.Number
-	ctx := m.Context()
-	log := w.log.With("number", n, "delivery", natsbus.Delivered(m))
+}
+
+// request is a delivery that reads as a request.
+type request struct {
+	msg    jetstream.Msg
+	n      int64
+	lane   events.Lane
+	copies uint64 // JetStream's delivery count
+}
+
+// read checks that m is a request this calculator can compute. What it returns with a
+// reason is a dead letter (see deadLetter); otherwise the request.
+func (w *worker) read(m jetstream.Msg) (req request, kind, reason string) {
+	lane, n, err := events.ParseRequestedSubject(m.Subject())
+	if err != nil {
+		return req, "subject", err.Error()
+	}
+	var payload events.Requested
+	if err := events.Decode(m.Data(), &payload); err != nil {
+		return req, "payload", err.Error()
+	}
+	if payload.Number != n {
+		return req, "mismatch", fmt.Sprintf("payload number %d differs from the subject's %d", payload.Number, n)
+	}
+	req = request{msg: m, n: n, lane: lane, copies: 1}
+	if md, err := m.Metadata(); err == nil {
+		req.copies = md.NumDelivered
+	}
+	return req, "", ""
+}
+
+func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Msg) {
+	req, kind, reason := w.read(m)
+	if kind != "" {
+		w.deadLetter(ctx, m, kind, reason, w.log)
+		return
+	}
+	n := req.n
+	log := w.log.With("number", n, "lane", lane, "delivery", req.copies)
+	if n > w.maxNumber {
+		w.outOfRange(ctx, req, log)
+		return
+	}
 
 	now := w.now()
 	rec, ok, err := w.records.Claim(ctx, n, w.id, now, now.Add(-w.lease))
 	if err != nil {
-		return fmt.Errorf("claim %d: %w", n, err)
+		// The database is down or slow: try again later; never mark anything failed for it.
+		log.Warn("claim", "err", err)
+		w.metrics.outcome(lane, "retry")
+		_ = m.NakWithDelay(w.retryDelay)
+		return
 	}
 	if !ok {
-		return w.skip(ctx, n, log)
+		w.skip(ctx, req, rec, log)
+		return
 	}
-	switch {
-	case n > w.maxNumber:
-		return w.fail(ctx, n, rec.Attempts, fmt.Sprintf("number %d is above this calculator's MAX_NUMBER %d", n, w.maxNumber), log)
-	case rec.Attempts > w.maxAttempts:
+	if rec.Attempts > w.maxAttempts {
 		reason := fmt.Sprintf("gave up after %d attempts: the calculator stopped each time before finishing (out of memory?)", w.maxAttempts)
 		if rec.Error != "" {
 			reason = fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error)
 		}
-		return w.fail(ctx, n, rec.Attempts-1, reason, log)
+		w.fail(ctx, req, rec.Attempts-1, reason, log)
+		return
 	}
 
 	log.Info("computing", "attempt", rec.Attempts)
 	w.metrics.inFlight.Inc()
 	start := time.Now()
-	res, err := w.compute(ctx, n, log)
+	res, err := w.compute(ctx, req, log)
 	w.metrics.inFlight.Dec()
 	if err != nil {
-		// Give the record back so another replica can take it at once, even when our own
-		// context is gone (shutdown).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		reason := err.Error()
-		if ctx.Err() != nil {
-			reason = "" // shut down, not failed
-		}
-		if rerr := w.records.Release(rctx, n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
-			log.Warn("release claim", "err", rerr)
-		}
-		if errors.Is(err, errLostClaim) {
-			log.Warn("another calculator took this number over; stopping")
-			return nil
-		}
-		w.metrics.outcomes.WithLabelValues("retry").Inc()
-		return fmt.Errorf("compute %d: %w", n, err)
+		w.giveBack(ctx, req, err, log)
+		return
 	}
-	w.metrics.seconds.Observe(time.Since(start).Seconds())
+	w.metrics.seconds.WithLabelValues(string(lane)).Observe(time.Since(start).Seconds())
 
 	rec, err = w.records.Complete(ctx, n, w.id, res, w.now())
-	if errors.Is(err, database.ErrNotClaimed) {
+	switch {
+	case errors.Is(err, database.ErrNotClaimed):
 		log.Warn("another calculator took this number over while it was stored; its result stands")
-		return nil
+		w.metrics.outcome(lane, "duplicate")
+		_ = m.Ack()
+		return
+	case err != nil:
+		w.giveBack(ctx, req, fmt.Errorf("record result of %d: %w", n, err), log)
+		return
 	}
-	if err != nil {
-		return fmt.Errorf("record result of %d: %w", n, err)
-	}
-	w.metrics.outcomes.WithLabelValues("done").Inc()
+	w.metrics.outcome(lane, "done")
 	log.Info("computed", "digits", res.Digits, "compute_ms", res.ComputeMS)
-	return w.announce(rec)
+	w.announce(ctx, rec, log)
+	_ = m.Ack()
+}
+
+// giveBack releases a claim whose computation did not finish, so another replica (or this
+// one) can take the number at once, and has the message delivered again: after the retry
+// delay for a failure, at once for a shutdown (which does not count as an attempt).
+func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	reason := err.Error()
+	if ctx.Err() != nil {
+		reason = "" // shut down, not failed
+	}
+	if rerr := w.records.Release(rctx, req.n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
+		log.Warn("release claim", "err", rerr)
+	}
+	switch {
+	case errors.Is(err, errLostClaim):
+		log.Warn("another calculator took this number over; stopping")
+		_ = req.msg.Ack()
+	case ctx.Err() != nil:
+		// The delay keeps it from going straight back to this replica's own pull request,
+		// which is being drained.
+		_ = req.msg.NakWithDelay(time.Second)
+	default:
+		log.Warn("attempt failed; it will be tried again", "err", err)
+		w.metrics.outcome(req.lane, "retry")
+		_ = req.msg.NakWithDelay(w.retryDelay)
+	}
 }
 
 // reannounceWithin is how recent a result must be to be announced again on a duplicate
@@ -152,69 +220,95 @@ func (w *worker) Handle(m *message.Message) error {
 // replaying an old stream does not announce every result ever computed.
 const reannounceWithin = time.Hour
 
-// skip handles a delivery for a number this worker could not claim. A recently done record
-// is announced again: the first announcement may have been lost between recording and
-// publishing, and JetStream drops the copy if it was not.
-func (w *worker) skip(ctx context.Context, n int64, log *slog.Logger) error {
-	rec, err := w.records.Get(ctx, n)
-	if err != nil {
-		return fmt.Errorf("read record %d: %w", n, err)
-	}
+// skip handles a delivery for a number this worker could not claim. A finished number's
+// delivery is acked (a recently done one is announced again: the first announcement may have
+// been lost between recording and publishing, and JetStream drops the copy if it was not). A
+// number another calculator is computing keeps its message: it comes back after the lease,
+// so it is still there if that calculator dies.
+func (w *worker) skip(ctx context.Context, req request, rec database.Record, log *slog.Logger) {
 	log.Debug("not claimed", "status", rec.Status)
-	w.metrics.outcomes.WithLabelValues("duplicate").Inc()
-	if rec.Status == database.StatusDone && rec.ComputedAt != nil && w.now().Sub(*rec.ComputedAt) < reannounceWithin {
-		return w.announce(rec)
+	w.metrics.outcome(req.lane, "duplicate")
+	switch rec.Status {
+	case database.StatusDone:
+		if rec.ComputedAt != nil && w.now().Sub(*rec.ComputedAt) < reannounceWithin {
+			w.announce(ctx, rec, log)
+		}
+		_ = req.msg.Ack()
+	case database.StatusFailed:
+		_ = req.msg.Ack()
+	default:
+		_ = req.msg.NakWithDelay(w.lease)
 	}
-	return nil
 }
 
-func (w *worker) fail(ctx context.Context, n int64, attempts int, reason string, log *slog.Logger) error {
+func (w *worker) fail(ctx context.Context, req request, attempts int, reason string, log *slog.Logger) {
 	log.Error("failed", "reason", reason)
-	rec, err := w.records.Fail(ctx, n, w.id, reason, w.now())
+	rec, err := w.records.Fail(ctx, req.n, w.id, reason, w.now())
 	if err != nil {
-		return fmt.Errorf("record failure of %d: %w", n, err)
+		log.Warn("record failure", "err", err)
+		_ = req.msg.NakWithDelay(w.retryDelay)
+		return
 	}
-	w.metrics.outcomes.WithLabelValues("failed").Inc()
-	payload, err := events.Encode(events.Failed{Number: n, Error: reason, Attempts: max(attempts, 1), FailedAt: rec.UpdatedAt})
-	if err != nil {
-		return err
-	}
-	if err := w.pub.Publish(events.SubjectFailed, natsbus.NewMessage(payload, "")); err != nil {
-		return fmt.Errorf("publish failed %d: %w", n, err)
-	}
-	return nil
+	w.metrics.outcome(req.lane, "failed")
+	w.announceFailed(ctx, req.n, attempts, reason, rec.UpdatedAt, log)
+	_ = req.msg.Ack()
 }
 
-func (w *worker) announce(rec database.Record) error {
+func (w *worker) announceFailed(ctx context.Context, n int64, attempts int, reason string, at time.Time, log *slog.Logger) {
+	payload, err := events.Encode(events.Failed{Number: n, Error: reason, Attempts: max(attempts, 1), FailedAt: at.UTC()})
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectFailed, Data: payload})
+	}
+	if err != nil {
+		log.Warn("publish factorial.failed", "err", err)
+	}
+}
+
+// computedMsg is the factorial.computed event of a done record. Its id makes JetStream keep
+// one copy of the announcements of one result.
+func computedMsg(rec database.Record) (natsbus.Msg, error) {
 	computedAt := rec.UpdatedAt
 	if rec.ComputedAt != nil {
 		computedAt = *rec.ComputedAt
 	}
+	created := rec.CreatedAt.UTC()
 	payload, err := events.Encode(events.Computed{
 		Number: rec.Number, Status: events.StatusDone, Key: rec.Key, Bucket: rec.Bucket,
 		Checksum: rec.Checksum, Size: rec.Size, Digits: rec.Digits, ComputeMS: rec.ComputeMS,
-		ComputedAt: computedAt.UTC(),
+		ComputedAt: computedAt.UTC(), CreatedAt: &created,
 	})
 	if err != nil {
-		return err
+		return natsbus.Msg{}, err
 	}
-	msgID := fmt.Sprintf("computed/%d/%s", rec.Number, rec.Checksum[:16])
-	if err := w.pub.Publish(events.SubjectComputed, natsbus.NewMessage(payload, msgID)); err != nil {
-		return fmt.Errorf("publish computed %d: %w", rec.Number, err)
+	return natsbus.Msg{Subject: events.SubjectComputed, Data: payload,
+		ID: fmt.Sprintf("computed/%d/%s", rec.Number, rec.Checksum[:min(16, len(rec.Checksum))])}, nil
+}
+
+func (w *worker) announce(ctx context.Context, rec database.Record, log *slog.Logger) {
+	msg, err := computedMsg(rec)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+		err = w.pub.Publish(pctx, msg)
 	}
-	return nil
+	if err != nil {
+		log.Warn("publish factorial.computed", "err", err)
+	}
 }
 
 var errLostClaim = errors.New("claim lost to another calculator")
 
 // compute streams n! from the engine into the store, hashing and checking it on the way,
 // while a ticker records progress; then reads the stored object back to verify its checksum.
-func (w *worker) compute(ctx context.Context, n int64, log *slog.Logger) (database.Result, error) {
+func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (database.Result, error) {
+	n := req.n
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
 	var progress atomic.Uint64 // float64 bits
-	stopBeat := w.heartbeat(ctx, n, &progress, func(err error) { cancel(err) }, log)
+	stopBeat := w.heartbeat(ctx, req, &progress, func(err error) { cancel(err) }, log)
 	defer stopBeat()
 
 	start := time.Now()
@@ -261,9 +355,11 @@ func (w *worker) compute(ctx context.Context, n int64, log *slog.Logger) (databa
 	}, nil
 }
 
-// heartbeat records progress (and so keeps the claim alive) every w.beat until stopped.
-// If the claim was taken over, it calls lost, which cancels the computation.
-func (w *worker) heartbeat(ctx context.Context, n int64, progress *atomic.Uint64, lost func(error), log *slog.Logger) (stop func()) {
+// heartbeat records progress (and so keeps the claim alive) and tells JetStream the delivery
+// is in progress every w.beat until stopped. If the claim was taken over, it calls lost,
+// which cancels the computation.
+func (w *worker) heartbeat(ctx context.Context, req request, progress *atomic.Uint64, lost func(error), log *slog.Logger) (stop func()) {
+	n := req.n
 	ctx, cancel := context.WithCancel(ctx)
 	finished := make(chan struct{})
 	go func() {
@@ -276,12 +372,13 @@ func (w *worker) heartbeat(ctx context.Context, n int64, progress *atomic.Uint64
 				return
 			case <-t.C:
 			}
+			_ = req.msg.InProgress()
 			p := min(math.Float64frombits(progress.Load()), 0.999) // 1 is for done
 			w.metrics.progress.Set(p)
 			at := w.now()
 			err := w.records.Heartbeat(ctx, n, w.id, p, at)
 			if err == nil {
-				w.publishProgress(n, p, at, log)
+				w.publishProgress(ctx, n, p, at, log)
 			}
 			switch {
 			case errors.Is(err, database.ErrNotClaimed):
@@ -297,10 +394,12 @@ func (w *worker) heartbeat(ctx context.Context, n int64, progress *atomic.Uint64
 
 // publishProgress tells watchers (the API's SSE streams, outside subscribers) how far n is.
 // It is best effort: progress is also in the record, which is what GET reads.
-func (w *worker) publishProgress(n int64, p float64, at time.Time, log *slog.Logger) {
+func (w *worker) publishProgress(ctx context.Context, n int64, p float64, at time.Time, log *slog.Logger) {
 	payload, err := events.Encode(events.Progress{Number: n, Progress: p, At: at})
 	if err == nil {
-		err = w.pub.Publish(events.SubjectProgress, natsbus.NewMessage(payload, ""))
+		pctx, cancel := context.WithTimeout(ctx, w.beat)
+		defer cancel()
+		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectProgress, Data: payload})
 	}
 	if err != nil {
 		log.Debug("publish progress", "err", err)

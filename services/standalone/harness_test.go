@@ -51,8 +51,8 @@ func testConfig(t testing.TB, dir string) standalone.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Calculator.AckWait = 2 * time.Second
-	cfg.Calculator.Lease = 2 * time.Second
+	cfg.Calculator.AckWait = 3 * time.Second
+	cfg.Calculator.Lease = time.Second
 	cfg.Calculator.RetryDelay = 100 * time.Millisecond
 	cfg.Calculator.ProgressEvery = 100 * time.Millisecond
 	cfg.Calculator.ReconcileEvery = 200 * time.Millisecond

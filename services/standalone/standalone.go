@@ -131,7 +131,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	apiSvc, err := api.New(ctx, cfg.API, api.Deps{
 		Log: log.With("component", "api"), Dial: dial, Records: records, Store: store,
 		Cache: resultCache, Registry: reg,
-		Checks: []health.Check{{Name: "database", Ping: db.PingContext}, {Name: "calculator", Ping: calc.Ping}},
+		Checks: []health.Check{{Name: "database", Ping: db.PingContext}, {Name: "calculator", Ping: calc.Ready}},
 	})
 	if err != nil {
 		return nil, err
@@ -145,7 +145,9 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	srv := &http.Server{Handler: apiSvc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(apiSvc.EndStreams)
 
-	runCtx, stop := context.WithCancel(ctx)
+	// Not derived from ctx's cancellation: the consumers and the follower outlive the HTTP
+	// requests in flight (waiters need the follower), and stop only once HTTP has drained.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Go(func() { errs <- calc.Run(runCtx) })
@@ -158,6 +160,11 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	for _, running := range []<-chan struct{}{calc.Running(), apiSvc.Running()} {
 		select {
 		case <-running:
+		case <-ctx.Done():
+			_ = srv.Close()
+			stop()
+			wg.Wait()
+			return nil, ctx.Err()
 		case err := <-errs:
 			_ = srv.Close()
 			stop()
@@ -173,7 +180,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	go func() {
 		var first error
 		select {
-		case <-runCtx.Done():
+		case <-ctx.Done():
 		case first = <-errs:
 		}
 		log.Info("shutting down")

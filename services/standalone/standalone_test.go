@@ -434,7 +434,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	} {
 		r := s.get(tt.path)
 		if r.status != http.StatusOK || !strings.Contains(string(r.body), tt.contains) {
-			t.Errorf("GET %s: %d, body lacks %q", tt.path, r.status, tt.contains)
+			t.Errorf("GET %s: %d, body lacks %q: %.300s", tt.path, r.status, tt.contains, r.body)
 		}
 	}
 }

@@ -102,7 +102,7 @@ func next(t *testing.T, lines <-chan string) string {
 func TestPrintsEveryResultWithAll(t *testing.T) {
 	url, js := startNATS(t)
 	publish(t, js, events.SubjectComputed, computed(10))
-	publish(t, js, events.SubjectRequested, events.Requested{Number: 11, RequestedAt: time.Now()})
+	publish(t, js, events.RequestedSubject(11), events.Requested{Number: 11, RequestedAt: time.Now()})
 	publish(t, js, events.SubjectFailed, events.Failed{Number: 12, Error: "boom", Attempts: 3, FailedAt: time.Now()})
 	publish(t, js, events.SubjectComputed, computed(13))
 

@@ -94,6 +94,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	health.Mount(e, reg, log,
 		health.Check{Name: "database", Ping: db.PingContext},
 		health.Check{Name: "nats", Ping: svc.Ping},
+		health.Check{Name: "jetstream", Ping: svc.Ready},
 		health.Check{Name: "storage", Ping: store.Ping},
 	)
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}

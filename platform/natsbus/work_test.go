@@ -1,0 +1,143 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/events"
+)
+
+func newTestWorker(t *testing.T, b bus, lane events.Lane) *Worker {
+	t.Helper()
+	w, err := newWorker(dial(t, b.url, "worker-"+string(lane)), b.topo, lane)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Fetch takes what is waiting at once, up to the batch size, from its own lane only; on an
+// empty lane it waits for the next message and returns as soon as it comes.
+func TestWorkerFetchesBatches(t *testing.T) {
+	t.Parallel()
+	buses(t, func(t *testing.T, b bus) {
+		js, _ := provisionBus(t, b, lanes(time.Minute, 1000))
+		for n := range int64(70) {
+			if _, err := js.Publish(t.Context(), b.requestSubject(n), []byte(fmt.Sprint(n))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := js.Publish(t.Context(), b.requestSubject(events.SmallMaxNumber+1), []byte("large")); err != nil {
+			t.Fatal(err)
+		}
+		small := newTestWorker(t, b, events.LaneSmall)
+		got := 0
+		for _, want := range []int{64, 6} {
+			start := time.Now()
+			msgs, err := small.Fetch(t.Context(), 64)
+			if err != nil || len(msgs) != want {
+				t.Fatalf("fetch: %d messages (%v), want %d", len(msgs), err, want)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("fetching what was waiting took %v", took)
+			}
+			for _, m := range msgs {
+				if m.Subject() != b.requestSubject(int64(got)) || string(m.Data()) != fmt.Sprint(got) {
+					t.Fatalf("message %s %q, want request %d in order", m.Subject(), m.Data(), got)
+				}
+				got++
+				_ = m.Ack()
+			}
+		}
+		if err := small.Ready(t.Context()); err != nil {
+			t.Errorf("Ready after fetching: %v", err)
+		}
+
+		large := newTestWorker(t, b, events.LaneLarge)
+		msgs, err := large.Fetch(t.Context(), 1)
+		if err != nil || len(msgs) != 1 || string(msgs[0].Data()) != "large" {
+			t.Fatalf("large lane: %d messages, %v", len(msgs), err)
+		}
+
+		// Nothing waiting: the fetch waits, and returns the message published meanwhile.
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			_, _ = js.Publish(context.Background(), b.requestSubject(100), []byte("late"))
+		}()
+		start := time.Now()
+		msgs, err = small.Fetch(t.Context(), 64)
+		took := time.Since(start)
+		if err != nil || len(msgs) != 1 || string(msgs[0].Data()) != "late" {
+			t.Fatalf("waiting fetch: %d messages, %v", len(msgs), err)
+		}
+		if took < 400*time.Millisecond || took > 3*time.Second {
+			t.Errorf("waiting fetch returned after %v, want soon after the publish at 500ms", took)
+		}
+
+		// Nothing at all: an empty batch after the pull expiry, no error.
+		start = time.Now()
+		msgs, err = small.Fetch(t.Context(), 64)
+		if err != nil || len(msgs) != 0 {
+			t.Fatalf("idle fetch: %d messages, %v", len(msgs), err)
+		}
+		if took := time.Since(start); took < pullExpiry-time.Second || took > pullExpiry+3*time.Second {
+			t.Errorf("idle fetch returned after %v, want about %v", took, pullExpiry)
+		}
+	})
+}
+
+// A worker whose consumer is deleted says so in Ready within the grace period, names the
+// consumer, and fetches again once the consumer is recreated.
+func TestWorkerReadinessFollowsItsConsumer(t *testing.T) {
+	t.Parallel()
+	b := bus{url: startServer(t).ClientURL(), topo: defaultTopology}
+	js, sup := provisionBus(t, b, lanes(time.Minute, 16))
+	w := newTestWorker(t, b, events.LaneSmall)
+	if err := w.Ready(t.Context()); err == nil {
+		t.Error("ready before any fetch")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if msgs, err := w.Fetch(ctx, 8); err != nil {
+				time.Sleep(100 * time.Millisecond)
+			} else {
+				for _, m := range msgs {
+					_ = m.Ack()
+				}
+			}
+		}
+	}()
+	waitFor(t, 5*time.Second, "never ready", func() bool { return w.Ready(t.Context()) == nil })
+
+	if err := js.DeleteConsumer(t.Context(), events.Stream, events.LaneSmall.Durable()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, pullExpiry+fetchGrace+5*time.Second, "still ready with its consumer gone", func() bool {
+		return w.Ready(t.Context()) != nil
+	})
+	if err := w.Ready(t.Context()); !strings.HasPrefix(err.Error(), "consumer calculator-small: cannot fetch") {
+		t.Errorf("Ready = %q", err)
+	}
+	if err := sup.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), b.requestSubject(3), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "not ready again after the consumer was recreated", func() bool {
+		return w.Ready(t.Context()) == nil
+	})
+	c, err := js.Consumer(t.Context(), events.Stream, events.LaneSmall.Durable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the message published after was not fetched", func() bool {
+		info, err := c.Info(t.Context())
+		return err == nil && info.AckFloor.Stream == 1
+	})
+}

@@ -1,0 +1,136 @@
+package calculator_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/migrations/dbtest"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/services/calculator"
+)
+
+// rig is a calculator running over an in-process NATS server, SQLite and a memory store.
+type rig struct {
+	records *database.Factorials
+	store   *objectstore.Memory
+	dial    natsbus.Dialer
+	reg     *prometheus.Registry
+	svc     *calculator.Service
+	pub     *natsbus.Publisher
+	natsURL string
+}
+
+// startCalculator starts a calculator with cfg and engine, stopped when the test ends.
+func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engine) *rig {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := &rig{
+		records: database.NewFactorials(dbtest.SQLite(t)),
+		store:   objectstore.NewMemory(),
+		dial:    natsbus.NewDialer(ns.ClientURL(), log),
+		reg:     prometheus.NewRegistry(),
+		natsURL: ns.ClientURL(),
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r.svc, err = calculator.New(ctx, cfg, calculator.Deps{
+		Log: log, Dial: r.dial, Records: r.records, Store: r.store, Engine: engine,
+		Registry: r.reg, WorkerID: "live",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.svc.Run(ctx) }()
+	select {
+	case <-r.svc.Running():
+	case <-time.After(10 * time.Second):
+		t.Fatal("calculator not running after 10s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	nc := r.conn(t, "test-publisher")
+	if r.pub, err = natsbus.NewPublisher(nc); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// conn dials the rig's NATS, closed when the test ends.
+func (r *rig) conn(t *testing.T, name string) *nats.Conn {
+	t.Helper()
+	nc, err := r.dial(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// publish publishes a request for n, as the API does.
+func (r *rig) publish(n int64) {
+	payload, _ := events.Encode(events.Requested{Number: n, RequestedAt: time.Now().UTC()})
+	if err := r.pub.Publish(context.Background(), natsbus.Msg{Subject: events.RequestedSubject(n), Data: payload}); err != nil {
+		panic(err)
+	}
+}
+
+// publishRaw publishes data on subject, as anyone with access to NATS could.
+func (r *rig) publishRaw(t *testing.T, subject, data string) {
+	t.Helper()
+	if err := r.pub.Publish(t.Context(), natsbus.Msg{Subject: subject, Data: []byte(data)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counter reads a counter of the calculator's metrics.
+func (r *rig) counter(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := true
+			for i, l := range m.GetLabel() {
+				if i >= len(labels) || l.GetValue() != labels[i] {
+					match = false
+				}
+			}
+			if match {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s%v", name, labels)
+	return 0
+}
+
