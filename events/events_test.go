@@ -158,7 +158,7 @@ const at = `"2026-01-01T00:00:00Z"`
 func TestDecodeIsStrict(t *testing.T) {
 	tests := []struct {
 		name, payload, wantErr string
-		schemaCanTell         bool
+		schemaCanTell          bool
 	}{
 		{"an empty object has no number", `{}`, "missing field number, requested_at", true},
 		{"null is not an object", `null`, "not a JSON object", true},

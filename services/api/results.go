@@ -37,13 +37,13 @@ var errNotFound = errors.New("never requested")
 
 // results is the API's use cases: record requests, and read results through the cache.
 type results struct {
-	records  Records
-	store    ResultReader
+	records   Records
+	store     ResultReader
 	cache     Cache
 	publisher *requestPublisher
 	log       *slog.Logger
-	cacheMax int64 // results larger than this are not cached
-	cacheTTL time.Duration
+	cacheMax  int64 // results larger than this are not cached
+	cacheTTL  time.Duration
 }
 
 // result is a record and, when small enough to carry, its digits. It is what the cache holds.

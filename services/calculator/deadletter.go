@@ -51,4 +51,3 @@ func (w *worker) outOfRange(ctx context.Context, req request, log *slog.Logger) 
 	}
 	w.deadLetter(ctx, req.msg, "out_of_range", reason, log)
 }
-

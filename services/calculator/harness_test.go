@@ -133,4 +133,3 @@ func (r *rig) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Fatalf("no metric %s%v", name, labels)
 	return 0
 }
-
