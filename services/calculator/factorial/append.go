@@ -7,12 +7,19 @@ import (
 
 // AppendText appends the decimal text of n! (no sign, no newline, no leading zeros) to dst and
 // returns the extended slice. It computes in the calling goroutine only, with no context and no
-// progress: it is meant for small n, where starting goroutines or a pipe would cost more than
-// the product. It is correct for every n <= MaxN and panics for a larger n, which callers
-// reject beforehand (Write returns ErrTooLarge).
+// progress: it is meant for small n (up to a few tens of thousands it takes milliseconds at
+// most), where starting goroutines or a pipe would cost more than the product. It is correct
+// for every n <= MaxN and panics for a larger n, which callers reject beforehand (Write
+// returns ErrTooLarge). It is safe for concurrent use.
 func AppendText(dst []byte, n uint64) []byte {
 	if n > MaxN {
 		panic(ErrTooLarge)
+	}
+	if n < 2 {
+		return append(dst, '1')
+	}
+	if n <= smallMaxN {
+		return appendSmall(dst, n)
 	}
 	x, zeros, release := nat{1}, int64(0), func() {}
 	if n >= 2 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkMathBig(b *testing.B) {
 
 // BenchmarkAppendText measures AppendText warm, for small n.
 func BenchmarkAppendText(b *testing.B) {
-	for _, n := range []uint64{100, 1000, 2000, 5000, 10_000, 15_000, 20_000} {
+	for _, n := range []uint64{100, 300, 500, 1000, 2000, 5000, 10_000, 15_000, 20_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			buf := make([]byte, 0, 100_000)
 			for b.Loop() {
@@ -43,4 +44,90 @@ func BenchmarkAppendText(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkKaratsubaThresholds times dmul and dsqr of n limbs with each threshold, to choose
+// karatsubaMin and sqrKaratsubaMin.
+func BenchmarkKaratsubaThresholds(b *testing.B) {
+	defer func(m, s int) { karatsubaMin, sqrKaratsubaMin = m, s }(karatsubaMin, sqrKaratsubaMin)
+	for _, l := range []int{128, 256, 512, 1024, 2048} {
+		x, y := randomDnat(l, 1), randomDnat(l, 2)
+		z := make(dnat, 2*l)
+		scratch := make([]uint64, dmulScratch(l, l))
+		for _, th := range []int{48, 64, 96, 128, 160, 192} {
+			b.Run(fmt.Sprintf("mul/%d/threshold=%d", l, th), func(b *testing.B) {
+				karatsubaMin = th
+				for b.Loop() {
+					dmul(z, x, y, scratch)
+				}
+			})
+			b.Run(fmt.Sprintf("sqr/%d/threshold=%d", l, th), func(b *testing.B) {
+				sqrKaratsubaMin = th
+				for b.Loop() {
+					dsqr(z, x, scratch)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSmallPaths times the small engine's two ways, multiplying 2..n and multiplying
+// primes, around productMaxN.
+func BenchmarkSmallPaths(b *testing.B) {
+	defer func(m uint64) { productMaxN = m }(productMaxN)
+	w := new(smallWork)
+	for _, n := range []uint64{200, 300, 400, 500, 600} {
+		for _, way := range []struct {
+			name string
+			max  uint64
+		}{{"numbers", n}, {"primes", 0}} {
+			b.Run(fmt.Sprintf("%d/%s", n, way.name), func(b *testing.B) {
+				productMaxN = way.max
+				for b.Loop() {
+					w.factorial(n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkEngines times the small engine against the large one (in one goroutine, and in
+// Write with every core) around smallMaxN.
+func BenchmarkEngines(b *testing.B) {
+	for _, n := range []uint64{10_000, 20_000, 40_000, 60_000, 65_000} {
+		buf := make([]byte, 0, 300_000)
+		b.Run(fmt.Sprintf("%d/small", n), func(b *testing.B) {
+			w := new(smallWork)
+			for b.Loop() {
+				m, _ := w.factorial(n)
+				buf = appendDnat(buf[:0], m)
+			}
+		})
+		b.Run(fmt.Sprintf("%d/large", n), func(b *testing.B) {
+			for b.Loop() {
+				x, _, release, _ := newSerialTask().factorial(n)
+				buf = appendDecimal(buf[:0], x)
+				release()
+			}
+		})
+		b.Run(fmt.Sprintf("%d/large-parallel", n), func(b *testing.B) {
+			defer func(m uint64) { smallMaxN = m }(smallMaxN)
+			smallMaxN = 0
+			for b.Loop() {
+				if _, err := Write(context.Background(), n, io.Discard, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// randomDnat returns a dnat of l random limbs.
+func randomDnat(l int, seed uint64) dnat {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	x := make(dnat, l)
+	for i := range x {
+		x[i] = rng.Uint64N(dBase)
+	}
+	return x
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"math/bits"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,11 +126,22 @@ func (w *residueWriter) Write(p []byte) (int, error) {
 }
 
 // TestWriteLargeNResidues checks n! beyond the reference vectors by its residues modulo two
-// primes larger than n, computed directly.
+// primes larger than n, computed directly. FACTORIAL_RESIDUE_N (comma-separated) replaces the
+// sizes, e.g. 50000000,100000000 for the squares in blocks.
 func TestWriteLargeNResidues(t *testing.T) {
 	ns := []uint64{2_000_003, 10_000_000}
 	if testing.Short() {
 		ns = ns[:1]
+	}
+	if s := os.Getenv("FACTORIAL_RESIDUE_N"); s != "" {
+		ns = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				t.Fatalf("FACTORIAL_RESIDUE_N: %v", err)
+			}
+			ns = append(ns, n)
+		}
 	}
 	primes := []uint64{1<<61 - 1, 1<<31 - 1}
 	for _, n := range ns {
