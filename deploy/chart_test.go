@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"go/ast"
-	"go/token"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/factorial-service/factorial/events"
 )
 
 const (
@@ -615,44 +615,25 @@ func TestChartSamplesUseEveryOption(t *testing.T) {
 	}
 }
 
-// TestChartKEDAConsumers checks that the default consumers KEDA watches are the calculators'
-// durable consumers as events/ names them (constants whose name holds "Durable").
+// TestChartKEDAConsumers checks that the consumers KEDA watches by default are the
+// calculators' durable consumers, one per lane, as events/ names them.
 func TestChartKEDAConsumers(t *testing.T) {
-	ws := loadWorkspace(t)
-	events := ws.pkg(t, filepath.Join(ws.root, "events"))
-	var durables []string
-	for _, f := range events.files {
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if !strings.Contains(n.Name, "Durable") || !n.IsExported() || i >= len(vs.Values) {
-						continue
-					}
-					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						v, _ := strconv.Unquote(lit.Value)
-						durables = append(durables, v)
-					}
-				}
-			}
-		}
-	}
-	if len(durables) == 0 {
-		t.Fatal("events/ declares no string constant named …Durable…: say here how the calculators' consumers are named now")
-	}
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumers := fmt.Sprint(ch.Values["calculator"].(map[string]any)["keda"].(map[string]any)["consumers"])
-	for _, d := range durables {
-		if !strings.Contains(" "+strings.Trim(consumers, "[]")+" ", " "+d+" ") {
-			t.Errorf("calculator.keda.consumers %s lacks the durable consumer %q of events/", consumers, d)
-		}
+	var got []string
+	for _, c := range ch.Values["calculator"].(map[string]any)["keda"].(map[string]any)["consumers"].([]any) {
+		got = append(got, fmt.Sprint(c.(map[string]any)["name"]))
+	}
+	var want []string
+	for _, lane := range events.Lanes {
+		want = append(want, lane.Durable())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("calculator.keda.consumers %v, want the lanes' durable consumers %v", got, want)
 	}
 }
 
