@@ -25,6 +25,11 @@ import (
 // ErrNotFound is returned (wrapped) by Open when the key does not exist.
 var ErrNotFound = errors.New("object not found")
 
+// ErrUnsafe is returned (wrapped) by Open when what the key names is not a regular file of
+// the store's own (a symbolic link planted in a local store, a device, a directory): it is
+// refused, never followed or read.
+var ErrUnsafe = errors.New("object is not a regular file of the store")
+
 // ErrInvalidKey is returned (wrapped) for a key that is empty, absolute, or has an empty, "."
 // or ".." segment. Keys are slash-separated paths relative to the store's root.
 var ErrInvalidKey = errors.New("invalid object key")

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/platform/cache"
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/natsbus"
 )
@@ -115,6 +116,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.results = &results{
 		records: d.Records, store: d.Store, cache: d.Cache, publisher: s.publisher, log: d.Log,
 		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
+		corrupt: newCorruptCounter(d.Registry), verified: cache.NewMemory(4096),
 	}
 
 	subConn, err := s.conns.Dial("api-events")

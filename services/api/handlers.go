@@ -1,11 +1,10 @@
 package api
 
 import (
+	"context"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -86,7 +85,9 @@ func (s *Service) postFactorial(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec, err := s.results.request(req.Context(), n)
+	ctx, cancel := context.WithTimeout(req.Context(), dbWait)
+	defer cancel()
+	rec, err := s.results.request(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -152,18 +153,19 @@ func (s *Service) getFactorial(c echo.Context) error {
 			return err
 		}
 	}
-	switch res.Record.Status {
-	case database.StatusDone:
-		if text {
-			return s.streamText(c, res.Record, q.download)
-		}
-		return c.JSON(http.StatusOK, toFactorialJSON(res))
-	case database.StatusFailed:
-		return c.JSON(http.StatusOK, toFactorialJSON(res))
-	default:
-		c.Response().Header().Set("Retry-After", "1")
-		return c.JSON(http.StatusAccepted, toFactorialJSON(res))
+	if text && res.Record.Status == database.StatusDone {
+		return s.streamText(c, res.Record, q.download)
 	}
+	return s.answer(c, res)
+}
+
+// answer writes the JSON of a result: 200 when done or failed, 202 while it is not.
+func (s *Service) answer(c echo.Context, res result) error {
+	if finished(res.Record.Status) {
+		return c.JSON(http.StatusOK, toFactorialJSON(res))
+	}
+	c.Response().Header().Set("Retry-After", "1")
+	return c.JSON(http.StatusAccepted, toFactorialJSON(res))
 }
 
 func finished(s database.Status) bool { return s == database.StatusDone || s == database.StatusFailed }
@@ -196,52 +198,6 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 	}
 }
 
-// streamText serves the digits from the object store: ETag (their SHA-256), Range and
-// conditional requests through http.ServeContent, gzip when asked for and no range is.
-func (s *Service) streamText(c echo.Context, rec database.Record, download bool) error {
-	req, resp := c.Request(), c.Response()
-	obj, err := s.store.Open(req.Context(), rec.Key)
-	if errors.Is(err, objectstore.ErrNotFound) {
-		return fmt.Errorf("result of %d is recorded but its object %s is missing: %w", rec.Number, rec.Key, err)
-	}
-	if err != nil {
-		return fmt.Errorf("open result %d: %w", rec.Number, err)
-	}
-	defer obj.Close()
-	h := resp.Header()
-	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "public, max-age=31536000, immutable") // n! never changes
-	disposition := "inline"
-	if download {
-		disposition = "attachment" // the browser saves it instead of showing 65 MB in a tab
-	}
-	h.Set("Content-Disposition", fmt.Sprintf("%s; filename=\"factorial-%d.txt\"", disposition, rec.Number))
-	modTime := rec.UpdatedAt
-	if rec.ComputedAt != nil {
-		modTime = *rec.ComputedAt
-	}
-	if req.Header.Get("Range") == "" && strings.Contains(req.Header.Get(echo.HeaderAcceptEncoding), "gzip") {
-		h.Set("ETag", fmt.Sprintf("%q", rec.Checksum+"-gzip"))
-		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, rec.Checksum+"-gzip") {
-			resp.WriteHeader(http.StatusNotModified)
-			return nil
-		}
-		h.Set(echo.HeaderContentEncoding, "gzip")
-		resp.WriteHeader(http.StatusOK)
-		if req.Method == http.MethodHead {
-			return nil
-		}
-		zw, _ := gzip.NewWriterLevel(resp, gzip.BestSpeed)
-		if _, err := io.Copy(zw, obj); err != nil {
-			return nil // the client went away; the status is already sent
-		}
-		return zw.Close()
-	}
-	h.Set("ETag", fmt.Sprintf("%q", rec.Checksum))
-	http.ServeContent(&problemWriter{ResponseWriter: resp, req: req}, req, "", modTime, obj)
-	return nil
-}
-
 // getMetadata answers with everything known about n except its digits.
 func (s *Service) getMetadata(c echo.Context) error {
 	req := c.Request()
@@ -256,12 +212,12 @@ func (s *Service) getMetadata(c echo.Context) error {
 		return notAcceptable(mediaJSON)
 	}
 	ctx := req.Context()
-	rec, err := s.records.Get(ctx, n)
-	if errors.Is(err, database.ErrNotFound) {
+	rec, err := s.results.row(ctx, n)
+	if errors.Is(err, errNotFound) {
 		return notRequested(n, s.cfg.MaxNumber)
 	}
 	if err != nil {
-		return fmt.Errorf("read record %d: %w", n, err)
+		return err
 	}
 	out := metadataJSON{
 		Number: rec.Number, Status: string(rec.Status), Progress: rec.Progress, Attempts: rec.Attempts,

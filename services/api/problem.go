@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/factorial-service/factorial/platform/database"
 )
 
 // Problem is an RFC 9457 problem details document. It is also the error type handlers
@@ -95,6 +97,8 @@ func toProblem(err error) *Problem {
 		return problem(he.Code, "%s", echoDetail(he))
 	case errors.As(err, &ue):
 		return unavailable(ue.what+" is not answering", 2)
+	case database.Unavailable(err):
+		return unavailable("the database is not answering", 2)
 	}
 	return nil
 }

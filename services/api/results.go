@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/cache"
@@ -19,6 +21,25 @@ import (
 type Records interface {
 	Request(ctx context.Context, n int64, now time.Time) (database.Record, bool, error)
 	Get(ctx context.Context, n int64) (database.Record, error)
+	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
+}
+
+// How long a request waits for the database and the cache before it answers 503 (the
+// database) or goes on without (the cache).
+const (
+	dbWait    = time.Second
+	cacheWait = 250 * time.Millisecond
+)
+
+// dbError classifies an error of the database: not found, not answering (503), or a fault.
+func dbError(n int64, err error) error {
+	switch {
+	case errors.Is(err, database.ErrNotFound):
+		return errNotFound
+	case database.Unavailable(err):
+		return &unavailableError{what: "the database", err: err}
+	}
+	return fmt.Errorf("record of %d: %w", n, err)
 }
 
 // ResultReader opens stored results.
@@ -44,12 +65,16 @@ type results struct {
 	log       *slog.Logger
 	cacheMax  int64 // results larger than this are not cached
 	cacheTTL  time.Duration
+	corrupt   *prometheus.CounterVec // stored results found not to match their record
+	verified  *cache.Memory          // stored objects checked lately (see integrity.go)
+	cacheWarn warnEvery
 }
 
 // result is a record and, when small enough to carry, its digits. It is what the cache holds.
 type result struct {
 	Record database.Record `json:"record"`
 	Text   *string         `json:"text,omitempty"`
+	Row    bool            `json:"row,omitempty"` // Record is the whole row (metadata can be served from it)
 }
 
 func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }
@@ -70,7 +95,8 @@ func (r *results) request(ctx context.Context, n int64) (database.Record, error)
 }
 
 // get returns what is known of n, with its digits when it is done and they are at most
-// inlineMax bytes.
+// inlineMax bytes. Digits that do not match their record are not returned: the record goes
+// back to be computed, and what it now is (pending) is returned instead.
 func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, error) {
 	if res, ok := r.cached(ctx, n); ok && (res.Text != nil || res.Record.Size > inlineMax) {
 		if res.Record.Size > inlineMax {
@@ -78,19 +104,21 @@ func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, er
 		}
 		return res, nil
 	}
-	rec, err := r.records.Get(ctx, n)
-	if errors.Is(err, database.ErrNotFound) {
-		return result{}, errNotFound
-	}
+	rec, err := r.record(ctx, n)
 	if err != nil {
-		return result{}, fmt.Errorf("read record %d: %w", n, err)
+		return result{}, err
 	}
-	res := result{Record: rec}
+	res := result{Record: rec, Row: true}
 	if rec.Status != database.StatusDone {
 		return res, nil
 	}
 	if rec.Size <= inlineMax {
 		text, err := r.readText(ctx, rec)
+		var ce *corruptError
+		if errors.As(err, &ce) {
+			rec, err = r.recompute(ctx, rec, ce)
+			return result{Record: rec}, err
+		}
 		if err != nil {
 			return result{}, err
 		}
@@ -100,11 +128,37 @@ func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, er
 	return res, nil
 }
 
+// row returns the whole record of n: from the cache when it is done and cached whole, so the
+// metadata of a finished result needs no database.
+func (r *results) row(ctx context.Context, n int64) (database.Record, error) {
+	if res, ok := r.cached(ctx, n); ok && res.Row {
+		return res.Record, nil
+	}
+	rec, err := r.record(ctx, n)
+	if err == nil && rec.Status == database.StatusDone {
+		r.fill(ctx, result{Record: rec, Row: true})
+	}
+	return rec, err
+}
+
+// record reads the record of n, waiting at most dbWait for the database.
+func (r *results) record(ctx context.Context, n int64) (database.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbWait)
+	defer cancel()
+	rec, err := r.records.Get(ctx, n)
+	if err != nil {
+		return database.Record{}, dbError(n, err)
+	}
+	return rec, nil
+}
+
 func (r *results) cached(ctx context.Context, n int64) (result, bool) {
+	ctx, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
 	data, err := r.cache.Get(ctx, cacheKey(n))
 	if err != nil {
-		if !errors.Is(err, cache.ErrMiss) {
-			r.log.Warn("cache get", "number", n, "err", err)
+		if !errors.Is(err, cache.ErrMiss) && !errors.Is(err, context.Canceled) {
+			r.cacheWarn.warn(r.log, "cache get failed; reading the database instead", "number", n, "err", err)
 		}
 		return result{}, false
 	}
@@ -128,8 +182,10 @@ func (r *results) fill(ctx context.Context, res result) {
 	if err != nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheWait)
+	defer cancel()
 	if err := r.cache.Set(ctx, cacheKey(res.Record.Number), data, r.cacheTTL); err != nil {
-		r.log.Warn("cache set", "number", res.Record.Number, "err", err)
+		r.cacheWarn.warn(r.log, "cache set failed", "number", res.Record.Number, "err", err)
 	}
 }
 
@@ -171,15 +227,45 @@ func (r *results) forget(ctx context.Context, n int64) {
 	}
 }
 
+// readText reads the digits of a done record and checks them against it: a *corruptError
+// when they do not match (or are gone), an *unavailableError when storage does not answer.
 func (r *results) readText(ctx context.Context, rec database.Record) (string, error) {
 	obj, err := r.store.Open(ctx, rec.Key)
 	if err != nil {
-		return "", fmt.Errorf("open result %d: %w", rec.Number, err)
+		return "", openError(err)
 	}
 	defer obj.Close()
-	data, err := io.ReadAll(obj)
-	if err != nil {
-		return "", fmt.Errorf("read result %d: %w", rec.Number, err)
+	data, err := checkAll(obj, rec)
+	var ce *corruptError
+	switch {
+	case errors.As(err, &ce):
+		return "", err
+	case errors.Is(err, context.Canceled):
+		return "", err
+	case err != nil:
+		return "", &unavailableError{what: "storage", err: err}
 	}
+	r.verified.Set(ctx, verifiedKey(rec, obj.Info()), nil, verifiedFor)
 	return string(data), nil
+}
+
+// warnEvery logs a warning at most once every warnInterval, so a dependency that is down
+// (the cache) does not log once per request.
+type warnEvery struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+const warnInterval = 10 * time.Second
+
+func (w *warnEvery) warn(log *slog.Logger, msg string, args ...any) {
+	w.mu.Lock()
+	now := time.Now()
+	if now.Sub(w.last) < warnInterval {
+		w.mu.Unlock()
+		return
+	}
+	w.last = now
+	w.mu.Unlock()
+	log.Warn(msg, args...)
 }

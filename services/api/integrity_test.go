@@ -1,0 +1,143 @@
+package api
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/factorial-service/factorial/platform/cache"
+	"github.com/factorial-service/factorial/platform/database"
+)
+
+// corrupt replaces the stored digits of n with text of the same length but one digit changed.
+func (f *fixture) corrupt(n int64, text string) {
+	f.t.Helper()
+	i := len(text) / 2
+	bad := []byte(text)
+	bad[i] = '0' + (bad[i]-'0'+1)%10
+	if _, err := f.store.Put(context.Background(), fmt.Sprintf("factorials/%d.txt", n), strings.NewReader(string(bad))); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// sentBack checks that n's record went back to pending with the reason, its request was
+// queued for publication, and nothing of it is cached.
+func (f *fixture) sentBack(n int64, published int) {
+	f.t.Helper()
+	rec, err := f.records.Get(context.Background(), n)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if rec.Status != database.StatusPending || !strings.Contains(rec.Error, "did not match its checksum") {
+		f.t.Fatalf("record not sent back to be computed: %+v", rec)
+	}
+	if got := len(f.s.publisher.queue); got != published {
+		f.t.Fatalf("%d requests queued for publication, want %d", got, published)
+	}
+	if _, err := f.s.results.cache.Get(context.Background(), cacheKey(n)); !errors.Is(err, cache.ErrMiss) {
+		f.t.Fatalf("n=%d is still cached after its digits were found corrupt (err %v)", n, err)
+	}
+}
+
+// Digits that do not match their record are never served, as JSON or text, whole, in part
+// or gzipped: they are counted, and the record goes back to be computed.
+func TestCorruptResultsAreNotServed(t *testing.T) {
+	f := newFixture(t)
+	const counted = `factorial_api_corrupt_results_total{reason="checksum"}`
+
+	t.Run("JSON answers 202 and sends it back", func(t *testing.T) {
+		text := f.done(300)
+		f.corrupt(300, text)
+		r := f.do(http.MethodGet, "/api/v1/factorial/300", "")
+		if r.status != http.StatusAccepted || strings.Contains(r.body, text[:50]) {
+			t.Fatalf("got %d %.120s", r.status, r.body)
+		}
+		f.sentBack(300, 1)
+		if got := f.metric(counted); got != "1" {
+			t.Fatalf("%s = %q, want 1", counted, got)
+		}
+	})
+
+	t.Run("a text download is cut short before its last bytes", func(t *testing.T) {
+		text := f.done(20000) // 77,338 digits: more than what is held back
+		f.corrupt(20000, text)
+		resp, err := f.client.Get(f.srv.URL + "/api/v1/factorial/20000?format=text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(text)) {
+			t.Fatalf("status %d, length %d", resp.StatusCode, resp.ContentLength)
+		}
+		if err == nil || len(body) >= len(text) {
+			t.Fatalf("the corrupt download completed: %d of %d bytes, err %v", len(body), len(text), err)
+		}
+		f.sentBack(20000, 2)
+	})
+
+	t.Run("a gzipped download is cut before its trailer", func(t *testing.T) {
+		text := f.done(20001)
+		f.corrupt(20001, text)
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/factorial/20001?format=text", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		// Little of it is sent before the end is reached and found wrong, so the client may see
+		// the cut before the headers or in the body: an error either way.
+		resp, err := f.client.Do(req)
+		if err == nil {
+			defer resp.Body.Close()
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(resp.Body); err == nil {
+				_, err = io.ReadAll(zr)
+			}
+		}
+		if err == nil {
+			t.Fatal("the corrupt gzip download completed")
+		}
+		f.sentBack(20001, 3)
+	})
+
+	t.Run("a range of an object not yet checked is checked whole first", func(t *testing.T) {
+		text := f.done(400)
+		f.corrupt(400, text)
+		r := f.do(http.MethodGet, "/api/v1/factorial/400?format=text", "", "Range", "bytes=0-9")
+		if r.status != http.StatusAccepted {
+			t.Fatalf("got %d %.100s", r.status, r.body)
+		}
+		f.sentBack(400, 4)
+	})
+
+	t.Run("a missing object is sent back too", func(t *testing.T) {
+		f.done(500)
+		if err := f.store.Delete(context.Background(), "factorials/500.txt"); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.do(http.MethodGet, "/api/v1/factorial/500?format=text", ""); r.status != http.StatusAccepted {
+			t.Fatalf("got %d %.100s", r.status, r.body)
+		}
+		f.sentBack(500, 5)
+		if got := f.metric(`factorial_api_corrupt_results_total{reason="missing"}`); got != "1" {
+			t.Fatalf("missing counted %q", got)
+		}
+	})
+
+	t.Run("sound digits are served whole, then from the checked set", func(t *testing.T) {
+		text := f.done(20002)
+		for range 2 {
+			if r := f.do(http.MethodGet, "/api/v1/factorial/20002?format=text", ""); r.status != http.StatusOK || r.body != text {
+				t.Fatalf("got %d, %d bytes", r.status, len(r.body))
+			}
+		}
+		if r := f.do(http.MethodGet, "/api/v1/factorial/20002?format=text", "", "Range", "bytes=5-9"); r.body != text[5:10] {
+			t.Fatalf("range: %q", r.body)
+		}
+		if got := f.metric(counted); got != "4" {
+			t.Fatalf("%s = %q, want still 4", counted, got)
+		}
+	})
+}
