@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 var _ Store = (*Local)(nil)
@@ -18,8 +20,13 @@ var _ Store = (*Local)(nil)
 // Local is a Store on a local directory: the key "a/b.txt" is the file dir/a/b.txt.
 // Put writes a temporary file next to the target, syncs it and renames it into place, so
 // readers never see a partial object and a crash leaves at worst a stray ".*.tmp-*" file.
+//
+// Every file operation goes through an os.Root of the directory, so no key, ".." or symbolic
+// link leads outside it; and Open refuses (ErrUnsafe) anything that is not a regular file,
+// symbolic links inside the directory included: an object is only ever a file Put wrote.
 type Local struct {
-	dir string
+	dir  string
+	root *os.Root
 }
 
 // NewLocal returns a store rooted at dir, creating the directory if needed.
@@ -34,7 +41,11 @@ func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("objectstore: local: create directory: %w", err)
 	}
-	return &Local{dir: abs}, nil
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: local: %w", err)
+	}
+	return &Local{dir: abs, root: root}, nil
 }
 
 // Dir returns the absolute root directory of the store.
@@ -43,7 +54,7 @@ func (l *Local) Dir() string { return l.dir }
 // Bucket returns "": a local store has no bucket.
 func (l *Local) Bucket() string { return "" }
 
-// path maps a key to its file, refusing keys that would escape the root.
+// path maps a key to its path inside the root, refusing keys that would leave it.
 func (l *Local) path(key string) (string, error) {
 	if err := ValidateKey(key); err != nil {
 		return "", err
@@ -52,7 +63,7 @@ func (l *Local) path(key string) (string, error) {
 	if !filepath.IsLocal(rel) {
 		return "", fmt.Errorf("%w %q: escapes the store directory", ErrInvalidKey, key)
 	}
-	return filepath.Join(l.dir, rel), nil
+	return rel, nil
 }
 
 // Put streams r into a temporary file beside the target, then syncs and renames it.
@@ -70,23 +81,20 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (obj Object, e
 		return Object{}, err
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := l.root.MkdirAll(dir, 0o755); err != nil {
 		return Object{}, err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
+	tmp := filepath.Join(dir, "."+filepath.Base(p)+".tmp-"+randomSuffix())
+	f, err := l.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return Object{}, err
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = l.root.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(0o644); err != nil {
-		return Object{}, err
-	}
 	buf := make([]byte, 256<<10)
 	if _, err := io.CopyBuffer(f, ctxReader{ctx, r}, buf); err != nil {
 		return Object{}, err
@@ -100,20 +108,21 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (obj Object, e
 	if err := f.Close(); err != nil {
 		return Object{}, err
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := l.root.Rename(tmp, p); err != nil { // replaces whatever was there, a planted link included
 		return Object{}, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := l.syncDir(dir); err != nil {
 		return Object{}, err
 	}
-	fi, err := os.Stat(p)
+	fi, err := l.root.Lstat(p)
 	if err != nil {
 		return Object{}, err
 	}
 	return localObject(key, fi), nil
 }
 
-// Open opens the file of key for reading.
+// Open opens the file of key for reading. Anything but a regular file (a symbolic link, a
+// directory, a device) is refused with ErrUnsafe and never opened.
 func (l *Local) Open(ctx context.Context, key string) (Reader, error) {
 	p, err := l.path(key)
 	if err != nil {
@@ -122,23 +131,39 @@ func (l *Local) Open(ctx context.Context, key string) (Reader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
 	}
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, ErrNotFound)
-	}
+	linfo, err := l.root.Lstat(p)
 	if err != nil {
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
+		return nil, fmt.Errorf("objectstore: open %q: %w", key, l.classify(err))
+	}
+	if !linfo.Mode().IsRegular() {
+		return nil, fmt.Errorf("objectstore: open %q: %w (%s)", key, ErrUnsafe, linfo.Mode().Type())
+	}
+	f, err := l.root.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: open %q: %w", key, l.classify(err))
 	}
 	fi, err := f.Stat()
+	if err == nil && !os.SameFile(linfo, fi) {
+		// Swapped between the check and the open: whatever it is now, it was not checked.
+		err = fmt.Errorf("%w (replaced while opening)", ErrUnsafe)
+	}
 	if err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
 	}
-	if !fi.Mode().IsRegular() {
-		_ = f.Close()
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, ErrNotFound)
-	}
 	return &localReader{ctx: ctx, f: f, info: localObject(key, fi)}, nil
+}
+
+// classify turns the errors of the root's operations into the store's: absent is
+// ErrNotFound; a path that leaves the root (through a planted link or "..") is ErrUnsafe.
+func (l *Local) classify(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ErrNotFound
+	case strings.Contains(err.Error(), "path escapes from parent"): // os.Root's error, not exported
+		return fmt.Errorf("%w: %v", ErrUnsafe, err)
+	}
+	return err
 }
 
 // Delete removes the file of key; an absent key (or a key naming a directory) is not an error.
@@ -150,12 +175,12 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("objectstore: delete %q: %w", key, err)
 	}
-	fi, err := os.Lstat(p)
+	fi, err := l.root.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && fi.IsDir()) {
 		return nil
 	}
 	if err == nil {
-		err = os.Remove(p)
+		err = l.root.Remove(p)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("objectstore: delete %q: %w", key, err)
@@ -190,9 +215,9 @@ func localObject(key string, fi fs.FileInfo) Object {
 	}
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes a rename in dir (inside the root) durable.
+func (l *Local) syncDir(dir string) error {
+	d, err := l.root.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -201,6 +226,13 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// randomSuffix names a temporary file.
+func randomSuffix() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }
 
 // localReader reads an open file; Seek is an lseek and does no disk I/O.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 )
@@ -13,20 +14,20 @@ import (
 // ShutdownTimeout bounds how long requests in flight may take to finish at shutdown.
 const ShutdownTimeout = 10 * time.Second
 
-// Run serves srv (on srv.Addr) and runs work beside it until ctx is cancelled or either of
+// Run serves srv on ln (from Listen) and runs work beside it until ctx is cancelled or either of
 // them fails. Then it stops taking requests and lets those in flight finish (up to
 // ShutdownTimeout), cancels work and waits for it. It returns the first failure, or nil
 // after a requested stop. Register what must end for Shutdown to complete (long-lived
 // streams) with srv.RegisterOnShutdown.
-func Run(ctx context.Context, srv *http.Server, work func(context.Context) error) error {
+func Run(ctx context.Context, srv *http.Server, ln net.Listener, work func(context.Context) error) error {
 	// Not derived from ctx's cancellation: the work (event consumers, waiters' follower) must
 	// outlive the requests in flight, and is cancelled only once HTTP has drained.
 	workCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	httpErr := make(chan error, 1)
 	go func() {
-		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", srv.Addr, err)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("HTTP_ADDR %s: %w", ln.Addr(), err)
 		}
 	}()
 	workErr := make(chan error, 1)

@@ -13,21 +13,23 @@ import (
 	"github.com/factorial-service/factorial/platform/serve"
 )
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := serve.Listen("127.0.0.1:0", serve.Config{MaxConns: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
 
 func TestRun(t *testing.T) {
 	t.Run("a stop lets the request in flight finish, then cancels the work", func(t *testing.T) {
-		addr := freeAddr(t)
+		ln := listen(t)
+		addr := ln.Addr().String()
 		inRequest := make(chan struct{})
 		workStopped := make(chan struct{})
-		srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(inRequest)
 			time.Sleep(200 * time.Millisecond)
 			select {
@@ -40,7 +42,7 @@ func TestRun(t *testing.T) {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- serve.Run(ctx, srv, func(ctx context.Context) error {
+			done <- serve.Run(ctx, srv, ln, func(ctx context.Context) error {
 				<-ctx.Done()
 				close(workStopped)
 				return nil
@@ -76,19 +78,14 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("work that fails stops the server and is returned", func(t *testing.T) {
 		boom := errors.New("boom")
-		err := serve.Run(context.Background(), &http.Server{Addr: freeAddr(t)}, func(context.Context) error { return boom })
+		err := serve.Run(context.Background(), &http.Server{}, listen(t), func(context.Context) error { return boom })
 		if !errors.Is(err, boom) {
 			t.Fatalf("got %v", err)
 		}
 	})
-	t.Run("an address in use is an error naming HTTP_ADDR, and the work is cancelled", func(t *testing.T) {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer ln.Close()
-		err := serve.Run(context.Background(), &http.Server{Addr: ln.Addr().String()}, func(ctx context.Context) error {
-			<-ctx.Done()
-			return nil
-		})
-		if err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") {
+	t.Run("an address in use is an error naming HTTP_ADDR", func(t *testing.T) {
+		ln := listen(t)
+		if _, err := serve.Listen(ln.Addr().String(), serve.Config{MaxConns: 1}); err == nil || !strings.Contains(err.Error(), "HTTP_ADDR") {
 			t.Fatalf("got %v", err)
 		}
 	})

@@ -32,6 +32,7 @@ type Config struct {
 	CacheMaxBytes        int64         `env:"CACHE_MAX_BYTES" envDefault:"65536"` // larger results are not cached
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
 	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"` // of the stream, when the API creates it
+	Limits               Limits
 }
 
 // Validate checks what parsing alone cannot.
@@ -48,7 +49,7 @@ func (c Config) Validate() error {
 	case c.Replicas < 1 || c.Replicas > 5:
 		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	}
-	return nil
+	return c.Limits.validate()
 }
 
 // ResultStore is what the API reads results from; Ping serves /readyz.
@@ -82,6 +83,7 @@ type Service struct {
 	echo    *echo.Echo
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
+	limits  *limits
 
 	sup       *natsbus.Supervisor
 	follower  *natsbus.Follower
@@ -96,6 +98,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: d.Log, records: d.Records, store: d.Store, broker: newBroker(),
 		conns: natsbus.NewConns(d.Dial), streams: newStreamsEnd(), running: make(chan struct{}),
+		limits: newLimits(cfg.Limits),
 	}
 	ok := false
 	defer func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,8 +66,12 @@ func readNumberRequest(r *http.Request, maxNumber int64) (int64, error) {
 		return 0, tooLarge()
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return 0, fmt.Errorf("read request body: %w", err)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return 0, problem(http.StatusRequestTimeout, "the request body did not arrive in time; send it with the headers")
+	case err != nil: // the client's side failed: cut off, or ended before its Content-Length
+		return 0, problem(http.StatusBadRequest, "the request body could not be read to its end; %s", numberHint(maxNumber))
 	}
 	if len(body) > maxBodyBytes {
 		return 0, tooLarge()

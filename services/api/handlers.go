@@ -13,6 +13,7 @@ import (
 
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/serve"
 )
 
 // factorialJSON is the resource of GET and POST /api/v1/factorial.
@@ -149,6 +150,12 @@ func (s *Service) getFactorial(c echo.Context) error {
 		return err
 	}
 	if q.wait > 0 && !finished(res.Record.Status) {
+		release, err := take(s.limits.waiters, "waiting requests", 1)
+		if err != nil {
+			return err
+		}
+		defer release()
+		writeDeadline(c, q.wait+serve.WriteTimeout)
 		if res, err = s.waitFor(c, n, q.wait, inlineMax); err != nil {
 			return err
 		}
@@ -262,8 +269,14 @@ func (s *Service) streamEvents(c echo.Context) error {
 		resp.WriteHeader(http.StatusOK)
 		return nil
 	}
+	release, err := take(s.limits.streams, "event streams", 5)
+	if err != nil {
+		return err
+	}
+	defer release()
 	changes, cancel := s.broker.subscribe()
 	defer cancel()
+	writeDeadline(c, serve.WriteTimeout)
 	resp.WriteHeader(http.StatusOK)
 	_, _ = resp.Write([]byte(": connected\n\n"))
 	resp.Flush()
@@ -282,6 +295,7 @@ func (s *Service) streamEvents(c echo.Context) error {
 		case ch := <-changes:
 			fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ch.Kind, ch.Data)
 		}
+		writeDeadline(c, serve.WriteTimeout) // a client that stops reading is let go
 		if _, err := resp.Write(buf.Bytes()); err != nil {
 			return nil
 		}

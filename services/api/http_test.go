@@ -421,3 +421,93 @@ func TestClientGoingAwayIsNotAnError(t *testing.T) {
 		t.Errorf("a client going away was logged as an error:\n%s", logs.String())
 	}
 }
+
+// Ranges are bounded: a few, none overlapping, so no response is much larger than its object.
+func TestRangesAreBounded(t *testing.T) {
+	f := newFixture(t)
+	text := f.done(300) // 615 digits
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", 2000), ",")
+	spread := "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16"
+	for _, tt := range []struct {
+		name, rng string
+		status    int
+	}{
+		{"one range", "bytes=10-19", http.StatusPartialContent},
+		{"a suffix", "bytes=-5", http.StatusPartialContent},
+		{"eight apart", "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14", http.StatusPartialContent},
+		{"nine", spread, http.StatusRequestedRangeNotSatisfiable},
+		{"thousands", many, http.StatusRequestedRangeNotSatisfiable},
+		{"overlapping", "bytes=0-99,50-149", http.StatusRequestedRangeNotSatisfiable},
+		{"the same twice", "bytes=5-9,5-9", http.StatusRequestedRangeNotSatisfiable},
+		{"a suffix over a range", "bytes=600-609,-20", http.StatusRequestedRangeNotSatisfiable},
+		{"beyond the end", "bytes=1000-", http.StatusRequestedRangeNotSatisfiable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, target := range []string{"/api/v1/factorial/300?format=text", "/swagger/swagger-ui.css"} {
+				if target[1] == 's' && (tt.name == "beyond the end" || tt.name == "a suffix over a range") {
+					continue // the stylesheet is larger: these are fine there
+				}
+				r := f.do(http.MethodGet, target, "", "Range", tt.rng)
+				if tt.status == http.StatusRequestedRangeNotSatisfiable {
+					problemOf(t, r, tt.status)
+					continue
+				}
+				if r.status != tt.status {
+					t.Fatalf("%s: %d %.100s", target, r.status, r.body)
+				}
+				if target[1] == 'a' && len(r.body) > len(text)+maxRanges*200 {
+					t.Fatalf("%d bytes answered for an object of %d", len(r.body), len(text))
+				}
+			}
+		})
+	}
+}
+
+// Past HTTP_MAX_WAITERS a new ?wait gets a 503 with Retry-After, and past
+// HTTP_MAX_EVENT_STREAMS a new event stream does, while everything else is still served.
+func TestWaitersAndStreamsAreCapped(t *testing.T) {
+	f := newFixture(t, func(c *Config, _ *Deps) { c.Limits = Limits{MaxWaiters: 2, MaxEventStreams: 2} })
+	digits := f.done(10)
+	f.pending(11)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hold := func(target string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+target, nil)
+		go func() {
+			if resp, err := f.client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for range 2 {
+		hold("/api/v1/factorial/11?wait=30s")
+		hold("/api/v1/events")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.s.limits.waiters) < 2 || len(f.s.limits.streams) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("holding %d waiters and %d streams", len(f.s.limits.waiters), len(f.s.limits.streams))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, target := range []string{"/api/v1/factorial/11?wait=30s", "/api/v1/events"} {
+		r := f.do(http.MethodGet, target, "")
+		if d := problemOf(t, r, http.StatusServiceUnavailable); !strings.Contains(d, "limit") || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s past the cap: %q, Retry-After %q", target, d, r.header.Get("Retry-After"))
+		}
+	}
+	if r := f.do(http.MethodGet, "/api/v1/factorial/10?wait=30s", ""); r.status != http.StatusOK || !strings.Contains(r.body, digits) {
+		t.Errorf("a finished result with ?wait needs no place: %d", r.status)
+	}
+	if r := f.do(http.MethodGet, "/api/v1/factorial/11", ""); r.status != http.StatusAccepted {
+		t.Errorf("a plain GET while the waiters are full: %d", r.status)
+	}
+	cancel()
+	for len(f.s.limits.waiters) > 0 || len(f.s.limits.streams) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("places not given back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

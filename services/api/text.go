@@ -33,6 +33,9 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 		return s.notServed(c, rec, &corruptError{reason: corruptChecksum,
 			err: fmt.Errorf("the object has %d bytes, the record says %d", info.Size, rec.Size)})
 	}
+	if p := checkRanges(req.Header.Get("Range"), rec.Size); p != nil {
+		return p
+	}
 	_, err = s.results.verified.Get(ctx, verifiedKey(rec, info))
 	verified := err == nil
 
@@ -65,7 +68,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 		if !verified {
 			src = v
 		}
-		zw, _ := gzip.NewWriterLevel(resp, gzip.BestSpeed)
+		zw, _ := gzip.NewWriterLevel(newProgressWriter(resp), gzip.BestSpeed)
 		if _, err := io.Copy(zw, src); err != nil {
 			if ce := v.corrupt(); ce != nil {
 				_, _ = s.results.recompute(ctx, rec, ce)
@@ -78,7 +81,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 	}
 
 	h.Set("ETag", fmt.Sprintf("%q", rec.Checksum))
-	w := &problemWriter{ResponseWriter: resp, req: req}
+	w := &problemWriter{ResponseWriter: newProgressWriter(resp), req: req}
 	if verified || req.Method == http.MethodHead {
 		http.ServeContent(w, req, "", modTime, obj)
 		return nil

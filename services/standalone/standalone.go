@@ -25,6 +25,7 @@ import (
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/serve"
 	"github.com/factorial-service/factorial/services/api"
 	"github.com/factorial-service/factorial/services/calculator"
 	"github.com/factorial-service/factorial/services/calculator/factorial"
@@ -37,6 +38,7 @@ type Config struct {
 	NATSURL          string `env:"NATS_URL"`
 	EmbeddedNATSAddr string `env:"EMBEDDED_NATS_ADDR"` // unset: 127.0.0.1:4222, or a free port if taken
 	DatabaseURL      string `env:"DATABASE_URL"`       // default DATA_DIR/factorial.db
+	HTTP             serve.Config
 	Cache            cache.Config
 	Storage          objectstore.Config
 	API              api.Config
@@ -51,6 +53,9 @@ type Config struct {
 
 // Validate checks what parsing alone cannot.
 func (c *Config) Validate() error {
+	if err := c.HTTP.Validate(); err != nil {
+		return err
+	}
 	if err := c.API.Validate(); err != nil {
 		return err
 	}
@@ -87,6 +92,12 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	}()
 
 	app = &App{errc: make(chan error, 1)}
+	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
+	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { _ = ln.Close() })
 	dial, natsURL, watchNATS, shutdownNATS, err := startNATS(cfg, log)
 	if err != nil {
 		return nil, err
@@ -137,12 +148,8 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		return nil, err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-	}
 	app.addr = ln.Addr()
-	srv := &http.Server{Handler: apiSvc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(cfg.HTTPAddr, apiSvc.Handler(), log)
 	srv.RegisterOnShutdown(apiSvc.EndStreams)
 
 	// Not derived from ctx's cancellation: the consumers and the follower outlive the HTTP

@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/factorial-service/factorial/migrations"
 	"github.com/factorial-service/factorial/platform/cache"
@@ -31,11 +29,17 @@ type settings struct {
 	DatabaseURL string `env:"DATABASE_URL,required"`
 	Cache       cache.Config
 	Storage     objectstore.Config
+	HTTP        serve.Config
 	Log         logging.Config
 	API         api.Config
 }
 
-func (s *settings) Validate() error { return s.API.Validate() }
+func (s *settings) Validate() error {
+	if err := s.HTTP.Validate(); err != nil {
+		return err
+	}
+	return s.API.Validate()
+}
 
 func main() {
 	// `api healthcheck [path]`: the container health check (the image has no shell); it asks
@@ -64,6 +68,12 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
+	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 
 	db, err := migrations.OpenCurrent(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -93,10 +103,10 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(cfg.HTTPAddr, svc.Handler(), log)
 	srv.RegisterOnShutdown(svc.EndStreams)
 	log.Info("api starting", "http", cfg.HTTPAddr)
-	err = serve.Run(ctx, srv, svc.Run)
+	err = serve.Run(ctx, srv, ln, svc.Run)
 	log.Info("api stopped", "err", err)
 	return err
 }

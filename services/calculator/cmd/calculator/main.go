@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,11 +30,17 @@ type settings struct {
 	NATS        natsbus.Credentials
 	DatabaseURL string `env:"DATABASE_URL,required"`
 	Storage     objectstore.Config
+	HTTP        serve.Config
 	Log         logging.Config
 	Calculator  calculator.Config
 }
 
-func (s *settings) Validate() error { return s.Calculator.Validate() }
+func (s *settings) Validate() error {
+	if err := s.HTTP.Validate(); err != nil {
+		return err
+	}
+	return s.Calculator.Validate()
+}
 
 func main() {
 	// `calculator healthcheck [path]`: the container health check (the image has no shell); it asks
@@ -65,6 +69,12 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
+	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 
 	db, err := migrations.OpenCurrent(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -97,9 +107,9 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		health.Check{Name: "jetstream", Ping: svc.Ready},
 		health.Check{Name: "storage", Ping: store.Ping},
 	)
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := serve.NewServer(cfg.HTTPAddr, e, log)
 	log.Info("calculator starting", "http", cfg.HTTPAddr, "concurrency", cfg.Calculator.Concurrency)
-	err = serve.Run(ctx, srv, svc.Run)
+	err = serve.Run(ctx, srv, ln, svc.Run)
 	log.Info("calculator stopped", "err", err)
 	return err
 }

@@ -1,0 +1,140 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds of every HTTP server of the service. Streaming handlers (Server-Sent Events, long
+// waits, large downloads) move their own write deadline with http.ResponseController.
+const (
+	HeaderTimeout  = 10 * time.Second  // to read a request's headers
+	BodyTimeout    = 10 * time.Second  // to read a request's body, from the end of its headers
+	WriteTimeout   = 30 * time.Second  // to write a response (or, streaming, to make progress)
+	IdleTimeout    = 120 * time.Second // a kept-alive connection without a request
+	MaxHeaderBytes = 32 << 10          // request line and headers
+)
+
+// Config bounds a server; its fields are environment variables.
+type Config struct {
+	MaxConns int `env:"HTTP_MAX_CONNECTIONS" envDefault:"4096"` // open connections; keep it below the process's open-file limit
+}
+
+// Validate checks what parsing alone cannot.
+func (c Config) Validate() error {
+	if c.MaxConns < 1 {
+		return errors.New("HTTP_MAX_CONNECTIONS must be 1 or more")
+	}
+	return nil
+}
+
+// NewServer returns a server of h on addr with the service's bounds: header, body, write and
+// idle timeouts and MaxHeaderBytes. Serve it on a listener from Listen, which bounds the
+// open connections. Errors of the server itself (a broken connection, a bad TLS handshake)
+// go to log at debug.
+func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           bounded(h),
+		ReadHeaderTimeout: HeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// bounded gives every request a deadline to send its body in, and its response one to be
+// written in (see the constants).
+func bounded(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = rc.SetReadDeadline(now.Add(BodyTimeout))
+		}
+		_ = rc.SetWriteDeadline(now.Add(WriteTimeout))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Listen listens on addr (its errors name HTTP_ADDR) for at most cfg.MaxConns open
+// connections. A connection past that many is answered at once with a 503 problem
+// (Retry-After: 1) and closed, without reaching the server: a crowd gets a clear answer while
+// the connections already open are served.
+func Listen(addr string, cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+	}
+	return &limitListener{Listener: ln, max: int64(max(cfg.MaxConns, 1)), turningAway: make(chan struct{}, 64)}, nil
+}
+
+// limitListener counts the connections it hands out until they are closed.
+type limitListener struct {
+	net.Listener
+	max         int64
+	open        atomic.Int64
+	turningAway chan struct{} // bounds the connections being answered 503 at once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &countedConn{Conn: c, release: func() { l.open.Add(-1) }}, nil
+		}
+		l.open.Add(-1)
+		select {
+		case l.turningAway <- struct{}{}:
+			go func() {
+				turnAway(c, l.max)
+				<-l.turningAway
+			}()
+		default:
+			_ = c.Close() // a flood: too many to answer even that
+		}
+	}
+}
+
+// countedConn gives its place back when closed.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// ReadFrom keeps the kernel's copy (sendfile, splice) of the connection underneath.
+func (c *countedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
+// turnAway answers c with a 503 problem and closes it, reading what the client sent
+// meanwhile (briefly) so that the close does not reset the connection before the client
+// has read the answer.
+func turnAway(c net.Conn, limit int64) {
+	body := fmt.Sprintf(`{"type":"about:blank","title":"Service Unavailable","status":503,`+
+		`"detail":"the server has %d connections open, its limit; try again in 1 s"}`, limit)
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"+
+		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}
+	_ = c.Close()
+}

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// maxRanges is the most byte ranges one request may ask for: with no two of them
+// overlapping, a response is never much larger than its object (a multipart part costs
+// about a hundred bytes of headers), however the Range header is written.
+const maxRanges = 8
+
+// checkRanges refuses, with a 416 problem, a Range header of more than maxRanges ranges or
+// of ranges that overlap, on a representation of size bytes. Anything else (no Range, one
+// that does not parse, ranges that are unsatisfiable) is left to http.ServeContent.
+func checkRanges(header string, size int64) *Problem {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok || header == "" {
+		return nil
+	}
+	type span struct{ start, end int64 } // [start, end)
+	var spans []span
+	count := 0
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if count++; count > maxRanges {
+			return rangeProblem(size, fmt.Sprintf("at most %d ranges may be asked for at once", maxRanges))
+		}
+		first, last, ok := strings.Cut(part, "-")
+		if !ok {
+			return nil // malformed: ServeContent answers it
+		}
+		var s span
+		switch {
+		case first == "": // the last n bytes
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 {
+				return nil
+			}
+			s = span{max(size-n, 0), size}
+		default:
+			a, err := strconv.ParseInt(first, 10, 64)
+			if err != nil || a < 0 {
+				return nil
+			}
+			b := size - 1
+			if last != "" {
+				if b, err = strconv.ParseInt(last, 10, 64); err != nil || b < a {
+					return nil
+				}
+			}
+			s = span{a, min(b+1, size)}
+		}
+		if s.start < s.end {
+			spans = append(spans, s)
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return int(min(max(a.start-b.start, -1), 1)) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return rangeProblem(size, "ranges must not overlap")
+		}
+	}
+	return nil
+}
+
+func rangeProblem(size int64, why string) *Problem {
+	return problem(http.StatusRequestedRangeNotSatisfiable,
+		"%s; ask for at most %d ranges, none overlapping, within the %d bytes", why, maxRanges, size).
+		With("Content-Range", fmt.Sprintf("bytes */%d", size))
+}
