@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/platform/health"
 )
 
 // Stream settings: limits retention so any number of outside subscribers can read the events;
@@ -147,13 +148,17 @@ func (s *Supervisor) Provisioned() <-chan struct{} { return s.provisioned }
 func (s *Supervisor) Ready(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The messages name the part and say in a word or two what is wrong, never internals
+	// (partErr, describe), so /readyz may show them.
 	switch {
 	case s.checkedAt.IsZero():
-		return errors.New("stream " + s.topo.stream + ": not checked yet")
+		return health.Reason("stream " + s.topo.stream + ": not checked yet")
 	case time.Since(s.checkedAt) > 3*s.every+checkTimeout:
-		return fmt.Errorf("stream %s: no answer from JetStream for %s", s.topo.stream, time.Since(s.checkedAt).Round(time.Second))
+		return health.Reason(fmt.Sprintf("stream %s: no answer from JetStream for %s", s.topo.stream, time.Since(s.checkedAt).Round(time.Second)))
+	case s.status != nil:
+		return health.Reason(s.status.Error())
 	}
-	return s.status
+	return nil
 }
 
 // checkTimeout bounds one check: every JetStream request in it shares this deadline.
