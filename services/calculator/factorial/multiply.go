@@ -160,18 +160,7 @@ func load(a []uint64, x nat, scale uint64) {
 	}
 }
 
-// pointwise sets dst[i] = a[i]*b[i]*scale (scale 1: a[i]*b[i]).
+// pointwise sets dst[i] = a[i]*b[i]*scale.
 func pointwise(t *task, dst, a, b []uint64, scale uint64) {
-	t.parallel(len(a), func(lo, hi int) {
-		dst, a, b := dst[lo:hi], a[lo:hi], b[lo:hi]
-		if scale == 1 {
-			for i := range dst {
-				dst[i] = mulMod(a[i], b[i])
-			}
-			return
-		}
-		for i := range dst {
-			dst[i] = mulMod(mulMod(a[i], b[i]), scale)
-		}
-	}, len(a))
+	t.parallel(len(a), func(lo, hi int) { mulKernel(dst[lo:hi], a[lo:hi], b[lo:hi], scale) }, len(a))
 }

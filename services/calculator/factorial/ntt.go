@@ -26,7 +26,7 @@ const (
 
 	// tableLog is the largest transform level whose twiddle factors are kept in a table;
 	// larger levels combine a table entry with a small per-level table.
-	tableLog = 18
+	tableLog = 17
 
 	// leafLog is the size (log2) below which a transform runs iteratively in one goroutine;
 	// it is also the granularity of progress reports and cancellation checks.
@@ -107,29 +107,35 @@ func powers(w uint64, n int) []uint64 {
 	return t
 }
 
-// Twiddle factors. Level k of a transform (butterflies between elements 2^(k-1) apart) uses
-// the powers w^j, j < 2^(k-1), of a primitive 2^k-th root of unity w. They are read from one
-// table of the forward powers for levels up to leafLog and one for levels up to tableLog, every
-// 2^(L-k)-th entry of the level-L table; a level above tableLog combines the big table with
-// a small per-level table. The inverse transform needs the powers of 1/w, which are the same
-// table read backwards: w^-j = w^(2^k - j) = -w^(2^(k-1) - j), since w^(2^(k-1)) = -1. So the
-// tables take 1 MB in all, built on first use.
+// Twiddle factors. Level k of a transform (butterflies between elements h = 2^(k-1) apart)
+// uses the powers w^j, j < h, of a primitive 2^k-th root of unity w. Each level up to tableLog
+// has its own table, contiguous so that the butterflies read it in order (1 MB in all, built
+// on first use), with one more entry, w^h = -1. The inverse transform needs the powers of 1/w,
+// which are the same table read backwards: w^-j = w^(2h-j) = -w^(h-j).
+//
+// A level k above tableLog combines a coarse table, that of level k-log2(s), with the s fine
+// powers of its own root (s = max(8, 2^(k-tableLog))): w^j = coarse[j/s] * fine[j%s].
 
-var (
-	leafTable = sync.OnceValue(func() []uint64 { return powers(rootOfUnity(leafLog, false), 1<<(leafLog-1)) })
-	bigTable  = sync.OnceValue(func() []uint64 { return powers(rootOfUnity(tableLog, false), 1<<(tableLog-1)) })
-)
-
-// twiddles returns the twiddle factors of level k: w^j = tab[j*stride] for k <= tableLog;
-// above it, w^j = tab[j>>s] * fine[j&(2^s-1)] with s = k - tableLog and stride 1.
-func twiddles(k int) (tab []uint64, stride int, fine []uint64) {
-	switch {
-	case k <= leafLog:
-		return leafTable(), 1 << (leafLog - k), nil
-	case k <= tableLog:
-		return bigTable(), 1 << (tableLog - k), nil
+var levelTables = sync.OnceValue(func() (t [tableLog + 1][]uint64) {
+	for k := 1; k <= tableLog; k++ {
+		h := 1 << (k - 1)
+		t[k] = powers(rootOfUnity(k, false), h+1)
+		for j := range t[k] {
+			t[k][j] = canonical(t[k][j])
+		}
 	}
-	return bigTable(), 1, powers(rootOfUnity(k, false), 1<<(k-tableLog))
+	return t
+})
+
+// twiddles returns the twiddle factors of level k: the table w^j (j <= h) for k <= tableLog,
+// otherwise the coarse table, log2(s), and the fine powers of w (or of 1/w when inverse).
+func twiddles(k int, inverse bool) (tab []uint64, logS int, fine []uint64) {
+	tables := levelTables()
+	if k <= tableLog {
+		return tables[k], 0, nil
+	}
+	logS = max(3, k-tableLog)
+	return tables[k-logS], logS, powers(rootOfUnity(k, inverse), 1<<logS)
 }
 
 // forward transforms a (length 2^k or 3*2^k) in place, from natural to bit-reversed order.
@@ -148,10 +154,17 @@ func (t *task) forward(a []uint64) {
 		return
 	}
 	half := n / 2
-	tab, stride, fine := twiddles(bits.Len(uint(n)) - 1)
-	t.parallel(n, func(lo, hi int) { dif(a[:half], a[half:], tab, stride, fine, lo, hi) }, half)
+	tab, logS, fine := twiddles(bits.Len(uint(n))-1, false)
+	x, y := a[:half], a[half:]
+	t.parallel(n, func(lo, hi int) {
+		if fine == nil {
+			difKernel(x[lo:hi], y[lo:hi], tab[lo:hi])
+		} else {
+			difFineKernel(x, y, tab, fine, logS, lo, hi)
+		}
+	}, half)
 	t.advance(int64(half))
-	t.all(n, func() { t.forward(a[:half]) }, func() { t.forward(a[half:]) })
+	t.all(n, func() { t.forward(x) }, func() { t.forward(y) })
 }
 
 // inverse undoes forward, except for the factor len(a), in place.
@@ -170,94 +183,45 @@ func (t *task) inverse(a []uint64) {
 		return
 	}
 	half := n / 2
-	t.all(n, func() { t.inverse(a[:half]) }, func() { t.inverse(a[half:]) })
-	tab, stride, fine := twiddles(bits.Len(uint(n)) - 1)
-	t.parallel(n, func(lo, hi int) { dit(a[:half], a[half:], tab, stride, fine, lo, hi) }, half)
+	x, y := a[:half], a[half:]
+	t.all(n, func() { t.inverse(x) }, func() { t.inverse(y) })
+	tab, logS, fine := twiddles(bits.Len(uint(n))-1, true)
+	t.parallel(n, func(lo, hi int) {
+		if fine == nil {
+			ditKernel(x[lo:hi], y[lo:hi], tab[half-hi+1:half-lo+1])
+		} else {
+			ditFineKernel(x, y, tab, fine, logS, lo, hi)
+		}
+	}, half)
 	t.advance(int64(half))
 }
 
-// dif does the decimation-in-frequency butterflies x[j], y[j] for lo <= j < hi, with the
-// twiddle factors of twiddles.
-func dif(x, y, tab []uint64, stride int, fine []uint64, lo, hi int) {
-	if fine == nil {
-		x, y = x[lo:hi], y[lo:hi]
-		for j := range x {
-			u, v := x[j], y[j]
-			x[j] = addMod(u, v)
-			y[j] = mulMod(subMod(u, v), tab[(lo+j)*stride])
-		}
-		return
-	}
-	s := len(fine)
-	for j := lo; j < hi; j += s {
-		c := tab[j/s]
-		xs, ys := x[j:j+s], y[j:j+s]
-		for i, f := range fine {
-			u, v := xs[i], ys[i]
-			xs[i] = addMod(u, v)
-			ys[i] = mulMod(subMod(u, v), mulMod(c, f))
-		}
-	}
-}
-
-// dit does the decimation-in-time butterflies x[j], y[j] for lo <= j < hi, with the inverses
-// of the twiddle factors of twiddles: with h = len(x), 1/w^j = -w^(h-j), so that
-// u + v/w^j = u - v*w^(h-j).
-func dit(x, y, tab []uint64, stride int, fine []uint64, lo, hi int) {
-	h := len(x)
-	if lo == 0 && hi > 0 {
-		u, v := x[0], y[0]
-		x[0], y[0] = addMod(u, v), subMod(u, v)
-		lo = 1
-	}
-	if fine == nil {
-		for j := lo; j < hi; j++ {
-			u, v := x[j], mulMod(y[j], tab[(h-j)*stride])
-			x[j] = subMod(u, v)
-			y[j] = addMod(u, v)
-		}
-		return
-	}
-	s := len(fine)
-	for j := lo; j < hi; j++ {
-		r := h - j
-		u, v := x[j], mulMod(y[j], mulMod(tab[r/s], fine[r%s]))
-		x[j] = subMod(u, v)
-		y[j] = addMod(u, v)
-	}
-}
-
-// forwardLeaf is forward for small a, level by level.
+// forwardLeaf is forward for small a, level by level; the last three levels go together.
 func forwardLeaf(a []uint64) {
 	n := len(a)
-	for m := n; m >= 2; m >>= 1 {
+	tables := levelTables()
+	m := n
+	for ; m >= 16; m >>= 1 {
 		h := m / 2
-		if h == 1 {
-			for s := 0; s < n; s += 2 {
-				u, v := a[s], a[s+1]
-				a[s], a[s+1] = addMod(u, v), subMod(u, v)
-			}
-			break
-		}
-		tab, stride, _ := twiddles(bits.Len(uint(m)) - 1)
+		tab := tables[bits.Len(uint(m))-1][:h]
 		for s := 0; s < n; s += m {
-			dif(a[s:s+h], a[s+h:s+m], tab, stride, nil, 0, h)
+			difKernel(a[s:s+h], a[s+h:s+m], tab)
 		}
 	}
+	leafTail(a, m)
 }
 
-// inverseLeaf is inverse for small a, level by level.
+// inverseLeaf is inverse for small a, level by level; the first three levels go together.
 func inverseLeaf(a []uint64) {
 	n := len(a)
-	for s := 0; s+1 < n; s += 2 {
-		u, v := a[s], a[s+1]
-		a[s], a[s+1] = addMod(u, v), subMod(u, v)
-	}
-	for m := 4; m <= n; m <<= 1 {
+	tables := levelTables()
+	m := min(n, 8)
+	leafHead(a, m)
+	for m <<= 1; m <= n; m <<= 1 {
 		h := m / 2
-		tab, stride, _ := twiddles(bits.Len(uint(m)) - 1)
+		tab := tables[bits.Len(uint(m))-1]
 		for s := 0; s < n; s += m {
-			dit(a[s:s+h], a[s+h:s+m], tab, stride, nil, 0, h)
+			ditKernel(a[s:s+h], a[s+h:s+m], tab[1:h+1])
 		}
 	}
 }

@@ -26,6 +26,9 @@ func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (
 	if n <= smallMaxN {
 		return writeSmall(ctx, n, w, progress)
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	t := newTask(ctx, progress)
 	defer t.close()
 	t.report(0)

@@ -47,36 +47,45 @@ func TestWriteReportsMonotoneProgressEndingAtOne(t *testing.T) {
 	t.Logf("%d reports in %v, longest gap %v", len(got), time.Since(started), maxGap)
 }
 
+// TestWriteStopsPromptlyWhenCancelled cancels a computation before it starts, and when its
+// progress reaches a given fraction: in the product trees at first, then along the chain of
+// squarings up to the last product. Progress, not time, says when, so the test holds however
+// fast the machine is.
 func TestWriteStopsPromptlyWhenCancelled(t *testing.T) {
 	tests := []struct {
-		name  string
-		n     uint64
-		after time.Duration
+		name string
+		at   float64 // progress at which to cancel; 0: before the start
 	}{
-		{"before start", 10_000_000, 0},
-		{"while sieving", 10_000_000, 20 * time.Millisecond},
-		{"in the product trees", 10_000_000, 150 * time.Millisecond},
-		{"early in the squarings", 10_000_000, 500 * time.Millisecond},
-		{"late in the squarings", 10_000_000, 1200 * time.Millisecond},
-		{"in the last product", 10_000_000, 1900 * time.Millisecond},
+		{"before start", 0},
+		{"in the product trees", 0.02},
+		{"early in the squarings", 0.2},
+		{"late in the squarings", 0.6},
+		{"in the last product", 0.9},
+		{"while writing", 0.995},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if tt.after == 0 {
+			if tt.at == 0 {
 				cancel()
-			} else {
-				time.AfterFunc(tt.after, cancel)
+			}
+			progress := func(f float64) {
+				if tt.at > 0 && f >= tt.at {
+					cancel()
+				}
 			}
 			done := make(chan error, 1)
-			var cancelled time.Time
 			go func() {
-				_, err := Write(ctx, tt.n, io.Discard, nil)
+				_, err := Write(ctx, 10_000_000, io.Discard, progress)
 				done <- err
 			}()
-			<-ctx.Done()
-			cancelled = time.Now()
+			select {
+			case <-ctx.Done():
+			case err := <-done:
+				t.Fatalf("Write returned %v before progress reached %v", err, tt.at)
+			}
+			cancelled := time.Now()
 			select {
 			case err := <-done:
 				if !errors.Is(err, context.Canceled) {

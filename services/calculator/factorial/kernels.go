@@ -1,0 +1,154 @@
+package factorial
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// The butterfly loops of the transforms, in pure Go (the ...Go functions) and, where the CPU
+// has AVX-512, in assembly (kernels_amd64.s), eight lanes at a time. useAVX512 chooses; the
+// tests run both.
+
+// difKernel does decimation-in-frequency butterflies: x[j], y[j] = x[j]+y[j], (x[j]-y[j])*w[j].
+func difKernel(x, y, w []uint64) {
+	if n := len(x) &^ 7; useAVX512 && n > 0 {
+		difAVX512(&x[0], &y[0], &w[0], n)
+		x, y, w = x[n:], y[n:], w[n:]
+	}
+	difGo(x, y, w)
+}
+
+func difGo(x, y, w []uint64) {
+	y, w = y[:len(x)], w[:len(x)]
+	for j, u := range x {
+		v := y[j]
+		x[j] = addMod(u, v)
+		y[j] = mulMod(subMod(u, v), w[j])
+	}
+}
+
+// ditKernel does decimation-in-time butterflies with the twiddle factors r read backwards:
+// with v = y[j]*r[len-1-j], x[j], y[j] = x[j]-v, x[j]+v. (r holds w^(h-j) for the inverse
+// transform, which stands for -1/w^j.)
+func ditKernel(x, y, r []uint64) {
+	if n := len(x) &^ 7; useAVX512 && n > 0 {
+		ditAVX512(&x[0], &y[0], &r[len(x)-1], n)
+		x, y, r = x[n:], y[n:], r[:len(r)-n]
+	}
+	ditGo(x, y, r)
+}
+
+func ditGo(x, y, r []uint64) {
+	y, r = y[:len(x)], r[:len(x)]
+	last := len(r) - 1
+	for j, u := range x {
+		v := mulMod(y[j], r[last-j])
+		x[j] = subMod(u, v)
+		y[j] = addMod(u, v)
+	}
+}
+
+// difFineKernel is difKernel for j in [lo, hi) with w^j = coarse[j>>logS] * fine[j&(s-1)];
+// lo and hi are multiples of s = len(fine) >= 8.
+func difFineKernel(x, y, coarse, fine []uint64, logS, lo, hi int) {
+	if useAVX512 {
+		difFineAVX512(&x[lo], &y[lo], &coarse[lo>>logS], &fine[0], hi-lo, logS)
+		return
+	}
+	s := len(fine)
+	for j := lo; j < hi; j += s {
+		c := coarse[j>>logS]
+		xs, ys := x[j:j+s], y[j:j+s]
+		for i, f := range fine {
+			u, v := xs[i], ys[i]
+			xs[i] = addMod(u, v)
+			ys[i] = mulMod(subMod(u, v), mulMod(c, f))
+		}
+	}
+}
+
+// ditFineKernel is ditKernel for j in [lo, hi) at a level above tableLog: the factor for j is
+// coarse[hc-(j>>logS)] * fineInv[j&(s-1)], hc = len(coarse)-1, where fineInv holds the powers
+// of 1/w, so that it stands for -1/w^j (coarse[hc] = -1).
+func ditFineKernel(x, y, coarse, fineInv []uint64, logS, lo, hi int) {
+	hc := len(coarse) - 1
+	if useAVX512 {
+		ditFineAVX512(&x[lo], &y[lo], &coarse[hc-lo>>logS], &fineInv[0], hi-lo, logS)
+		return
+	}
+	s := len(fineInv)
+	for j := lo; j < hi; j += s {
+		c := coarse[hc-j>>logS]
+		xs, ys := x[j:j+s], y[j:j+s]
+		for i, f := range fineInv {
+			u, v := xs[i], mulMod(ys[i], mulMod(c, f))
+			xs[i] = subMod(u, v)
+			ys[i] = addMod(u, v)
+		}
+	}
+}
+
+// leafFactors holds the twiddle factors of the last three levels of forward (tail) and the
+// first three of inverse (head) as the assembly reads them, two blocks of 8 at a time.
+var leafFactors = sync.OnceValue(func() *struct{ tail, head [16]uint64 } {
+	f := new(struct{ tail, head [16]uint64 })
+	t := levelTables()
+	w8, w4 := t[3], t[2] // w8 = [1, w, w^2, w^3, -1] for a primitive 8th root w; w4 = [1, w^2, -1]
+	for i := range 8 {
+		f.tail[i] = w8[i%4]
+		f.tail[8+i] = w4[i%2]
+		f.head[i] = [2]uint64{w4[2], w4[1]}[i%2]
+		f.head[8+i] = [4]uint64{w8[4], w8[3], w8[2], w8[1]}[i%4]
+	}
+	return f
+})
+
+// leafTail does the last levels of forward on each block of m <= 8 elements of a.
+func leafTail(a []uint64, m int) {
+	if m == 8 && useAVX512 && len(a)%16 == 0 {
+		tailAVX512(&a[0], len(a), &leafFactors().tail[0])
+		return
+	}
+	tables := levelTables()
+	for ; m >= 2; m >>= 1 {
+		h := m / 2
+		tab := tables[bits.Len(uint(m))-1][:h]
+		for s := 0; s < len(a); s += m {
+			difGo(a[s:s+h], a[s+h:s+m], tab)
+		}
+	}
+}
+
+// leafHead does the first levels of inverse on each block of m <= 8 elements of a.
+func leafHead(a []uint64, m int) {
+	if m == 8 && useAVX512 && len(a)%16 == 0 {
+		headAVX512(&a[0], len(a), &leafFactors().head[0])
+		return
+	}
+	tables := levelTables()
+	for k := 2; k <= m; k <<= 1 {
+		h := k / 2
+		tab := tables[bits.Len(uint(k))-1]
+		for s := 0; s < len(a); s += k {
+			ditGo(a[s:s+h], a[s+h:s+k], tab[1:h+1])
+		}
+	}
+}
+
+// mulKernel sets dst[i] = a[i]*b[i]*scale.
+func mulKernel(dst, a, b []uint64, scale uint64) {
+	if n := len(dst) &^ 7; useAVX512 && n > 0 {
+		mulAVX512(&dst[0], &a[0], &b[0], n, scale)
+		dst, a, b = dst[n:], a[n:], b[n:]
+	}
+	a, b = a[:len(dst)], b[:len(dst)]
+	if scale == 1 {
+		for i := range dst {
+			dst[i] = mulMod(a[i], b[i])
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = mulMod(mulMod(a[i], b[i]), scale)
+	}
+}
