@@ -33,6 +33,8 @@ type Config struct {
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
 	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"` // of the stream, when the API creates it
 	Limits               Limits
+	Auth                 Auth
+	RateLimit            RateLimit
 }
 
 // Validate checks what parsing alone cannot.
@@ -48,6 +50,9 @@ func (c Config) Validate() error {
 		return errors.New("CACHE_TTL must be above 0")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
+	}
+	if err := c.RateLimit.validate(); err != nil {
+		return err
 	}
 	return c.Limits.validate()
 }

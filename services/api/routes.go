@@ -23,6 +23,10 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 	if err != nil {
 		return nil, err
 	}
+	keys, err := loadKeys(s.cfg.Auth.KeysFile)
+	if err != nil {
+		return nil, err
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
@@ -32,6 +36,8 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 		securityHeaders,
 		s.logRequests(),
 		httpMetrics(reg),
+		s.authenticate(keys, s.cfg.Auth.AuthReads),
+		newRateLimiter(s.cfg.RateLimit).middleware,
 	)
 
 	v1 := e.Group("/api/v1")
@@ -87,7 +93,7 @@ func (s *Service) logRequests() echo.MiddlewareFunc {
 			if status >= 500 || s.log.Enabled(c.Request().Context(), slog.LevelDebug) {
 				req := c.Request()
 				level("http", "method", req.Method, "uri", req.URL.Path, "status", status,
-					"latency_ms", time.Since(start).Milliseconds(), "request_id", requestID(c))
+					"latency_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "client", clientID(req))
 			}
 			return nil
 		}

@@ -46,6 +46,7 @@ func testConfig(t testing.TB, dir string) standalone.Config {
 	var cfg standalone.Config
 	err := config.Load([]string{
 		"DATA_DIR=" + dir, "HTTP_ADDR=127.0.0.1:0", "EMBEDDED_NATS_ADDR=127.0.0.1:0",
+		"RATE_LIMIT_RPS=0", // tests ask as many clients at once, from one address; the limit has tests of its own
 		"EMBEDDED_NATS_SUBSCRIBER_PASSWORD=" + testSubscriberPassword,
 	}, &cfg)
 	if err != nil {
