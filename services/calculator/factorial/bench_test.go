@@ -131,3 +131,21 @@ func randomDnat(l int, seed uint64) dnat {
 	}
 	return x
 }
+
+// BenchmarkTreeThreshold times the product trees of the groups of n! for n = 10^6, in one
+// goroutine, with each value of treeSmallWords.
+func BenchmarkTreeThreshold(b *testing.B) {
+	defer func(v int) { treeSmallWords = v }(treeSmallWords)
+	groups, _ := exponentGroups(1_000_000)
+	for _, words := range []int{256, 512, 1024, 2048, 4096, 8192} {
+		b.Run(fmt.Sprintf("words=%d", words), func(b *testing.B) {
+			treeSmallWords = words
+			t := newSerialTask()
+			for b.Loop() {
+				for _, g := range groups {
+					t.product(g)
+				}
+			}
+		})
+	}
+}

@@ -47,16 +47,14 @@ func (t *task) factorial(n uint64) (m nat, zeros int64, release func(), err erro
 	return m, zeros, release, err
 }
 
-// leafWords is the number of words multiplied one by one at the leaves of a product tree.
-const leafWords = 16
-
 // product returns the product of the primes ps (1 if there are none).
 func (t *task) product(ps []uint32) nat {
-	// Pack the primes into words below maxWord, then multiply the words as a balanced tree.
+	// Pack the primes into words below 10^18 (limbs of the small engine), then multiply the
+	// words as a balanced tree.
 	var words []uint64
 	w := uint64(1)
 	for _, p := range ps {
-		if w >= maxWord/uint64(p) { // w*p might reach maxWord
+		if w >= dBase/uint64(p) { // w*p might reach 10^18
 			words = append(words, w)
 			w = 1
 		}
@@ -66,17 +64,24 @@ func (t *task) product(ps []uint32) nat {
 	return t.productOfWords(words)
 }
 
-// productOfWords returns the product of ws (each below maxWord).
+// treeSmallWords is the number of words up to which productOfWords leaves a product tree to
+// the small engine (small.go), whose long multiplication and Karatsuba's method beat the
+// transforms until the halves reach a few hundred limbs of 10^18. Measured with
+// BenchmarkTreeThreshold, which times the product trees of n = 10^6 for each threshold.
+var treeSmallWords = 512
+
+// productOfWords returns the product of ws (each below 10^18).
 func (t *task) productOfWords(ws []uint64) nat {
 	if t.stopped() {
 		return nil
 	}
-	if len(ws) <= leafWords {
-		z := natFromUint64(ws[0])
-		for _, w := range ws[1:] {
-			z = mulWord(z, w)
-		}
-		t.advance(int64(len(ws) * len(z) / 4))
+	if len(ws) <= treeSmallWords {
+		w := smallPool.Get().(*smallWork)
+		defer smallPool.Put(w)
+		limbs := dproductLimbs(len(ws))
+		buf := w.words(limbs + dproductScratch(len(ws)))
+		z := natFromDnat(dproduct(dnat(buf[:limbs]), ws, buf[limbs:]))
+		t.advance(int64(len(z)))
 		return z
 	}
 	h := len(ws) / 2
@@ -84,6 +89,17 @@ func (t *task) productOfWords(ws []uint64) nat {
 	// A word is about 7 limbs; run the halves concurrently when they are worth a goroutine.
 	t.all(h*8, func() { x = t.productOfWords(ws[:h]) }, func() { y = t.productOfWords(ws[h:]) })
 	return t.mul(x, y)
+}
+
+// natFromDnat returns x (base 10^18) in base 10^6.
+func natFromDnat(x dnat) nat {
+	z := make(nat, 3*len(x))
+	for i, d := range x {
+		z[3*i] = uint32(d % limbBase)
+		z[3*i+1] = uint32(d / limbBase % limbBase)
+		z[3*i+2] = uint32(d / (limbBase * limbBase))
+	}
+	return z.norm()
 }
 
 // estimate estimates the work, in butterflies, of computing and writing the factorial whose
@@ -96,7 +112,7 @@ func estimate(groups [][]uint32) (work int64) {
 		}
 		// The product tree: each level costs about as much as the top product.
 		l := limbsFor(logs[k])
-		for m := l; m > 2*leafWords*8; m /= 2 {
+		for m := l; m > treeSmallWords*10; m /= 2 {
 			work += int64(l/m) * mulCost(m/2, m/2)
 		}
 	}

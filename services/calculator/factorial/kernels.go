@@ -152,3 +152,40 @@ func mulKernel(dst, a, b []uint64, scale uint64) {
 		dst[i] = mulMod(mulMod(a[i], b[i]), scale)
 	}
 }
+
+// fwd3Kernel does the radix-3 step of forward3 for one run: with w1 = base*fine[j] and omega
+// a cube root of unity, x0, x1, x2 = s0, s1*w1, s2*w1^2 where s0 = x0+x1+x2,
+// s1 = (x0-x2)+u, s2 = (x0-x1)-u and u = (x1-x2)*omega.
+func fwd3Kernel(x0, x1, x2, fine []uint64, base, omega uint64) {
+	if n := len(x0) &^ 7; useAVX512 && n > 0 {
+		fwd3AVX512(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
+		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
+	}
+	x1, x2, fine = x1[:len(x0)], x2[:len(x0)], fine[:len(x0)]
+	for j, a := range x0 {
+		w1 := mulMod(base, fine[j])
+		u := mulMod(subMod(x1[j], x2[j]), omega)
+		y0 := addMod(addMod(a, x1[j]), x2[j])
+		y1 := addMod(subMod(a, x2[j]), u)
+		y2 := subMod(subMod(a, x1[j]), u)
+		x0[j], x1[j], x2[j] = y0, mulMod(y1, w1), mulMod(y2, mulMod(w1, w1))
+	}
+}
+
+// inv3Kernel undoes fwd3Kernel, but for the factor 3, with the inverse roots: v1 = x1*w1,
+// v2 = x2*w1^2, u = (v1-v2)*omega; x0, x1, x2 = x0+v1+v2, (x0-v2)+u, (x0-v1)-u.
+func inv3Kernel(x0, x1, x2, fine []uint64, base, omega uint64) {
+	if n := len(x0) &^ 7; useAVX512 && n > 0 {
+		inv3AVX512(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
+		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
+	}
+	x1, x2, fine = x1[:len(x0)], x2[:len(x0)], fine[:len(x0)]
+	for j, v0 := range x0 {
+		w1 := mulMod(base, fine[j])
+		v1, v2 := mulMod(x1[j], w1), mulMod(x2[j], mulMod(w1, w1))
+		u := mulMod(subMod(v1, v2), omega)
+		x0[j] = addMod(addMod(v0, v1), v2)
+		x1[j] = addMod(subMod(v0, v2), u)
+		x2[j] = subMod(subMod(v0, v1), u)
+	}
+}

@@ -27,3 +27,9 @@ func headAVX512(a *uint64, n int, w *uint64)
 
 //go:noescape
 func mulAVX512(dst, a, b *uint64, n int, scale uint64)
+
+//go:noescape
+func fwd3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64)
+
+//go:noescape
+func inv3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64)

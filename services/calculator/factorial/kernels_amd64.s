@@ -463,3 +463,83 @@ mulPlain:
 	JNZ mulPlain
 	VZEROUPPER
 	RET
+
+// func fwd3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64)
+// The radix-3 step of the forward transform (see fwd3Kernel), n a positive multiple of 8.
+TEXT ·fwd3AVX512(SB), NOSPLIT, $0-56
+	MOVQ x0+0(FP), DI
+	MOVQ x1+8(FP), SI
+	MOVQ x2+16(FP), DX
+	MOVQ fine+24(FP), R8
+	MOVQ n+32(FP), CX
+	EPSILON
+	VPBROADCASTQ base+40(FP), Z20
+	VPBROADCASTQ omega+48(FP), Z21
+fwd3Loop:
+	VMOVDQU64 (R8), Z11
+	MULMOD(Z20, Z11, Z12, Z6, Z7, Z8, Z9, Z10) // w1
+	MULMOD(Z12, Z12, Z13, Z6, Z7, Z8, Z9, Z10) // w1^2
+	VMOVDQU64 (DI), Z0
+	VMOVDQU64 (SI), Z1
+	VMOVDQU64 (DX), Z2
+	SUBMOD(Z1, Z2, Z3)
+	MULMOD(Z3, Z21, Z4, Z6, Z7, Z8, Z9, Z10) // u
+	ADDMOD(Z0, Z1, Z3)
+	ADDMOD(Z3, Z2, Z5) // s0
+	VMOVDQU64 Z5, (DI)
+	SUBMOD(Z0, Z2, Z3)
+	ADDMOD(Z3, Z4, Z5) // s1
+	MULMOD(Z5, Z12, Z14, Z6, Z7, Z8, Z9, Z10)
+	VMOVDQU64 Z14, (SI)
+	SUBMOD(Z0, Z1, Z3)
+	SUBMOD(Z3, Z4, Z5) // s2
+	MULMOD(Z5, Z13, Z14, Z6, Z7, Z8, Z9, Z10)
+	VMOVDQU64 Z14, (DX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, R8
+	SUBQ $8, CX
+	JNZ fwd3Loop
+	VZEROUPPER
+	RET
+
+// func inv3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64)
+// The radix-3 step of the inverse transform (see inv3Kernel), n a positive multiple of 8.
+TEXT ·inv3AVX512(SB), NOSPLIT, $0-56
+	MOVQ x0+0(FP), DI
+	MOVQ x1+8(FP), SI
+	MOVQ x2+16(FP), DX
+	MOVQ fine+24(FP), R8
+	MOVQ n+32(FP), CX
+	EPSILON
+	VPBROADCASTQ base+40(FP), Z20
+	VPBROADCASTQ omega+48(FP), Z21
+inv3Loop:
+	VMOVDQU64 (R8), Z11
+	MULMOD(Z20, Z11, Z12, Z6, Z7, Z8, Z9, Z10) // w1
+	MULMOD(Z12, Z12, Z13, Z6, Z7, Z8, Z9, Z10) // w1^2
+	VMOVDQU64 (DI), Z0
+	VMOVDQU64 (SI), Z1
+	VMOVDQU64 (DX), Z2
+	MULMOD(Z1, Z12, Z15, Z6, Z7, Z8, Z9, Z10) // v1
+	MULMOD(Z2, Z13, Z16, Z6, Z7, Z8, Z9, Z10) // v2
+	SUBMOD(Z15, Z16, Z3)
+	MULMOD(Z3, Z21, Z4, Z6, Z7, Z8, Z9, Z10) // u
+	ADDMOD(Z0, Z15, Z3)
+	ADDMOD(Z3, Z16, Z5)
+	VMOVDQU64 Z5, (DI)
+	SUBMOD(Z0, Z16, Z3)
+	ADDMOD(Z3, Z4, Z5)
+	VMOVDQU64 Z5, (SI)
+	SUBMOD(Z0, Z15, Z3)
+	SUBMOD(Z3, Z4, Z5)
+	VMOVDQU64 Z5, (DX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, R8
+	SUBQ $8, CX
+	JNZ inv3Loop
+	VZEROUPPER
+	RET

@@ -5,10 +5,12 @@ package factorial
 // Without assembly, the pure-Go kernels run everywhere.
 var useAVX512 = false
 
-func difAVX512(x, y, w *uint64, n int)                         { panic("unreachable") }
-func ditAVX512(x, y, rlast *uint64, n int)                     { panic("unreachable") }
-func difFineAVX512(x, y, coarse, fine *uint64, n, logS int)    { panic("unreachable") }
-func ditFineAVX512(x, y, coarseTop, fine *uint64, n, logS int) { panic("unreachable") }
-func tailAVX512(a *uint64, n int, w8 *uint64)                  { panic("unreachable") }
-func headAVX512(a *uint64, n int, w8 *uint64)                  { panic("unreachable") }
-func mulAVX512(dst, a, b *uint64, n int, scale uint64)         { panic("unreachable") }
+func difAVX512(x, y, w *uint64, n int)                               { panic("unreachable") }
+func ditAVX512(x, y, rlast *uint64, n int)                           { panic("unreachable") }
+func difFineAVX512(x, y, coarse, fine *uint64, n, logS int)          { panic("unreachable") }
+func ditFineAVX512(x, y, coarseTop, fine *uint64, n, logS int)       { panic("unreachable") }
+func tailAVX512(a *uint64, n int, w8 *uint64)                        { panic("unreachable") }
+func headAVX512(a *uint64, n int, w8 *uint64)                        { panic("unreachable") }
+func mulAVX512(dst, a, b *uint64, n int, scale uint64)               { panic("unreachable") }
+func fwd3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64) { panic("unreachable") }
+func inv3AVX512(x0, x1, x2, fine *uint64, n int, base, omega uint64) { panic("unreachable") }

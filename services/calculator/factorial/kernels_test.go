@@ -107,6 +107,20 @@ func TestKernelsMatchGo(t *testing.T) {
 		run(false, func() { leafHead(b, 8) })
 		sameResidues(t, "head", a, b)
 
+		x2 := randomWords(rng, n)
+		bx, by, bz := slices.Clone(x), slices.Clone(y), slices.Clone(x2)
+		base, omega := rng.Uint64(), rng.Uint64()
+		run(true, func() { fwd3Kernel(bx, by, bz, w, base, omega) })
+		run(false, func() { fwd3Kernel(x, y, x2, w, base, omega) })
+		sameResidues(t, "fwd3 x0", bx, x)
+		sameResidues(t, "fwd3 x1", by, y)
+		sameResidues(t, "fwd3 x2", bz, x2)
+		run(true, func() { inv3Kernel(bx, by, bz, w, base, omega) })
+		run(false, func() { inv3Kernel(x, y, x2, w, base, omega) })
+		sameResidues(t, "inv3 x0", bx, x)
+		sameResidues(t, "inv3 x1", by, y)
+		sameResidues(t, "inv3 x2", bz, x2)
+
 		for _, scale := range []uint64{1, rng.Uint64()} {
 			d1, d2 := make([]uint64, n), make([]uint64, n)
 			run(true, func() { mulKernel(d1, x, y, scale) })

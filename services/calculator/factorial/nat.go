@@ -12,15 +12,6 @@ const (
 	limbDigits = 6
 )
 
-// natFromUint64 returns x as a nat.
-func natFromUint64(x uint64) nat {
-	var z nat
-	for ; x > 0; x /= limbBase {
-		z = append(z, uint32(x%limbBase))
-	}
-	return z
-}
-
 // norm drops most significant zero limbs.
 func (z nat) norm() nat {
 	i := len(z)
@@ -29,23 +20,6 @@ func (z nat) norm() nat {
 	}
 	return z[:i]
 }
-
-// mulWord returns x*m for m < 2^44, reusing x's storage when it has room.
-func mulWord(x nat, m uint64) nat {
-	var carry uint64
-	for i, d := range x {
-		v := uint64(d)*m + carry // < 10^6 * 2^44 + 2^44 < 2^64
-		x[i] = uint32(v % limbBase)
-		carry = v / limbBase
-	}
-	for ; carry > 0; carry /= limbBase {
-		x = append(x, uint32(carry%limbBase))
-	}
-	return x
-}
-
-// maxWord bounds the factors that mulWord accepts.
-const maxWord = 1 << 44
 
 // addAt adds y*base^k into z in place; z must be long enough to hold the sum.
 func addAt(z, y nat, k int) {

@@ -261,15 +261,8 @@ func (t *task) forward3(a []uint64) {
 	x0, x1, x2 := a[:m], a[m:2*m], a[2*m:]
 	t.parallel(n, func(lo, hi int) {
 		for j0 := lo; j0 < hi; j0 += chunk3 {
-			base := powMod(w, uint64(j0))
-			for j := j0; j < min(j0+chunk3, hi); j++ {
-				w1 := mulMod(base, fine[j-j0])
-				u := mulMod(subMod(x1[j], x2[j]), omega)
-				y0 := addMod(addMod(x0[j], x1[j]), x2[j])
-				y1 := addMod(subMod(x0[j], x2[j]), u)
-				y2 := subMod(subMod(x0[j], x1[j]), u)
-				x0[j], x1[j], x2[j] = y0, mulMod(y1, w1), mulMod(y2, mulMod(w1, w1))
-			}
+			j1 := min(j0+chunk3, hi)
+			fwd3Kernel(x0[j0:j1], x1[j0:j1], x2[j0:j1], fine, powMod(w, uint64(j0)), omega)
 		}
 	}, m)
 	t.advance(int64(2 * m))
@@ -290,15 +283,8 @@ func (t *task) inverse3(a []uint64) {
 	fine := powers(w, min(chunk3, m))
 	t.parallel(n, func(lo, hi int) {
 		for j0 := lo; j0 < hi; j0 += chunk3 {
-			base := powMod(w, uint64(j0))
-			for j := j0; j < min(j0+chunk3, hi); j++ {
-				w1 := mulMod(base, fine[j-j0])
-				v0, v1, v2 := x0[j], mulMod(x1[j], w1), mulMod(x2[j], mulMod(w1, w1))
-				u := mulMod(subMod(v1, v2), omega)
-				x0[j] = addMod(addMod(v0, v1), v2)
-				x1[j] = addMod(subMod(v0, v2), u)
-				x2[j] = subMod(subMod(v0, v1), u)
-			}
+			j1 := min(j0+chunk3, hi)
+			inv3Kernel(x0[j0:j1], x1[j0:j1], x2[j0:j1], fine, powMod(w, uint64(j0)), omega)
 		}
 	}, m)
 	t.advance(int64(2 * m))
