@@ -27,7 +27,14 @@ tools:
 	@TOOLS="$(TOOLS)" GO="$(GO)" bash scripts/tools.sh
 
 # The embedded profile: NATS, SQLite, local disk and cache in one process, data under DATA_DIR.
-run: bin/standalone
+# It says what it does while it builds: the first build downloads and compiles every module
+# (minutes on a small machine), and a silent terminal looks like a hang.
+run:
+	@echo "make run: building bin/standalone (the first time Go downloads and compiles the modules: a few minutes)"
+	@( while sleep 20; do echo "make run: still building…"; done ) & ticker=$$!; \
+	  $(GO) build -o bin/standalone ./services/standalone/cmd/standalone; status=$$?; \
+	  kill $$ticker 2>/dev/null; exit $$status
+	@echo "make run: starting bin/standalone (HTTP $${HTTP_ADDR:-:8080}, data in $${DATA_DIR:-./data}); Ctrl-C stops it"
 	./bin/standalone
 
 # Every module's tests. Suites that need PostgreSQL, Redis or an external NATS run when

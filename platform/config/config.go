@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -60,7 +61,10 @@ func describe(cfg any, err error) error {
 			msgs = append(msgs, e.Error())
 		}
 	}
-	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+	// A variable read by two parts of a program (MAX_NUMBER by the API and the calculator) is
+	// reported once.
+	slices.Sort(msgs)
+	return fmt.Errorf("config: %s", strings.Join(slices.Compact(msgs), "; "))
 }
 
 func kind(t reflect.Type) string {

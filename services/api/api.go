@@ -54,6 +54,9 @@ func (c Config) Validate() error {
 	if err := c.RateLimit.validate(); err != nil {
 		return err
 	}
+	if _, err := loadKeys(c.Auth.KeysFile); err != nil {
+		return err // checked with the settings, so a bad file is said before anything starts
+	}
 	return c.Limits.validate()
 }
 

@@ -107,7 +107,8 @@ func checkJSONContentType(v string) string {
 // decodeNumberBody decodes {"number": n}. Refused with 400: anything but one JSON object in
 // UTF-8 (no byte order mark, nothing after it but white space), a member other than
 // "number", a member given twice, a value that is not a plain integer (4.5, 1e3, 10.0, "5",
-// true, null, -0); with 422: a plain integer below 0 or above maxNumber.
+// true, null, -0); with 422: a plain integer below 0 or above maxNumber (the number is
+// returned with the refusal when it is above maxNumber).
 func decodeNumberBody(body []byte, maxNumber int64) (int64, error) {
 	hint := numberHint(maxNumber)
 	bad := func(format string, args ...any) (int64, error) {
@@ -170,8 +171,12 @@ func decodeNumberBody(body []byte, maxNumber int64) (int64, error) {
 		return bad("number %s is not a plain integer", clip(s))
 	case negative && n == 0 && err == nil:
 		return bad("number -0 is not a plain integer (write 0)")
-	case err != nil || negative || n > maxNumber:
+	case err != nil || negative:
 		return 0, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clip(s), hint)
+	case n > maxNumber:
+		// n comes back with the refusal: a result stored before MAX_NUMBER was lowered is
+		// still served (see postFactorial).
+		return n, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clip(s), hint)
 	}
 	return n, nil
 }

@@ -84,6 +84,11 @@ func (s *Service) postFactorial(c echo.Context) error {
 	}
 	n, err := readNumberRequest(req, s.cfg.MaxNumber)
 	if err != nil {
+		if n > s.cfg.MaxNumber { // MAX_NUMBER limits what is computed, not what is served
+			if res, gerr := s.results.get(req.Context(), n, s.cfg.InlineResultMaxBytes); gerr == nil && res.Record.Status == database.StatusDone {
+				return c.JSON(http.StatusOK, toFactorialJSON(res))
+			}
+		}
 		return err
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), dbWait)

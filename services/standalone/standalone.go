@@ -98,13 +98,15 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = ln.Close() })
-	dial, natsURL, watchNATS, shutdownNATS, err := startNATS(cfg, log)
-	if err != nil {
-		return nil, err
+	// Then what can be wrong in the settings, before anything starts and logs: DATA_DIR, the
+	// database, storage and the cache; NATS last.
+	if cfg.NATSURL == "" || cfg.DatabaseURL == "" || (cfg.Storage.Kind == "" || cfg.Storage.Kind == objectstore.KindLocal) && cfg.Storage.LocalDir == "" {
+		release, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, release)
 	}
-	cleanups = append(cleanups, shutdownNATS)
-	app.natsURL = natsURL
-
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -125,6 +127,13 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = closeCache() })
+
+	dial, natsURL, watchNATS, shutdownNATS, err := startNATS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, shutdownNATS)
+	app.natsURL = natsURL
 
 	engine := d.Engine
 	if engine == nil {
