@@ -15,9 +15,6 @@ func AppendText(dst []byte, n uint64) []byte {
 	if n > MaxN {
 		panic(ErrTooLarge)
 	}
-	if n < 2 {
-		return append(dst, '1')
-	}
 	if n <= smallMaxN {
 		return appendSmall(dst, n)
 	}

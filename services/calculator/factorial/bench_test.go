@@ -94,7 +94,7 @@ func BenchmarkSmallPaths(b *testing.B) {
 // BenchmarkEngines times the small engine against the large one (in one goroutine, and in
 // Write with every core) around smallMaxN.
 func BenchmarkEngines(b *testing.B) {
-	for _, n := range []uint64{10_000, 20_000, 40_000, 60_000, 65_000} {
+	for _, n := range []uint64{5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 30_000, 60_000} {
 		buf := make([]byte, 0, 300_000)
 		b.Run(fmt.Sprintf("%d/small", n), func(b *testing.B) {
 			w := new(smallWork)
@@ -147,5 +147,41 @@ func BenchmarkTreeThreshold(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkParallel times Write with one core and with every core, to choose parallelMinN.
+func BenchmarkParallel(b *testing.B) {
+	defer func(v uint64) { parallelMinN = v }(parallelMinN)
+	for _, n := range []uint64{30_000, 100_000, 300_000, 1_000_000} {
+		for _, way := range []struct {
+			name string
+			min  uint64
+		}{{"one-core", MaxN + 1}, {"every-core", 0}} {
+			b.Run(fmt.Sprintf("%d/%s", n, way.name), func(b *testing.B) {
+				parallelMinN = way.min
+				for b.Loop() {
+					if _, err := Write(context.Background(), n, io.Discard, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkLeafWords times the small engine with each length of the product trees' leaves.
+func BenchmarkLeafWords(b *testing.B) {
+	defer func(v int) { dLeafWords = v }(dLeafWords)
+	w := new(smallWork)
+	for _, n := range []uint64{100, 300, 1000, 2000} {
+		for _, leaf := range []int{8, 16, 32} {
+			b.Run(fmt.Sprintf("%d/leaf=%d", n, leaf), func(b *testing.B) {
+				dLeafWords = leaf
+				for b.Loop() {
+					w.factorial(n)
+				}
+			})
+		}
 	}
 }

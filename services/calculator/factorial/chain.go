@@ -17,6 +17,12 @@ import (
 // stays under 8*arenaBudget/6 = 2.33 bytes per digit of the result, which leaves room under
 // three bytes per digit for the sieve, the group products and the Go runtime.
 
+// freeBefore is the arena size, in bytes, from which the heap's garbage (the product trees')
+// is handed back to the operating system before the arena is touched, at the cost of a
+// garbage collection: for large n, so that it does not add to the peak; for small n a
+// collection per computation would cost more than the memory is worth.
+const freeBefore = 4 << 20
+
 // arenaBudget is the largest arena, in words per limb of a step's result, that a step may use
 // when a cheaper plan needs more.
 const arenaBudget = 1.75
@@ -180,7 +186,7 @@ func (t *task) chain(parts []nat) (r nat, release func(), err error) {
 		logs[k] = log10Of(g)
 	}
 	p := planChain(logs)
-	if p.words*8 >= mappedMin {
+	if p.words*8 >= freeBefore {
 		debug.FreeOSMemory()
 	}
 	mem, release := words(p.words)

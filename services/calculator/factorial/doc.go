@@ -17,12 +17,17 @@
 // in blocks. Peak resident memory stays under three bytes per digit of the text from n = 10^6
 // to MaxN, Go runtime included (memory_test.go checks it in a child process).
 //
-// Small n (up to smallMaxN, about 60,000) go to a second engine in the calling goroutine
-// (small.go, smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's
-// method, no transforms; below productMaxN it multiplies the numbers 2..n rather than primes,
-// and up to 34 it computes in 128 bits. It is faster than GMP's mpz_fac_ui followed by
-// mpz_get_str for every n up to 20,000 (see the README's benchmark). Its thresholds are
-// measured by the benchmarks named beside them.
+// Small products go to a second engine, in the calling goroutine (small.go,
+// smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's method, no
+// transforms. It computes n! for n up to smallMaxN (about 7,500; below productMaxN it
+// multiplies the numbers 2..n rather than primes, and up to 46 it computes in 192 bits), and
+// the lower levels of the large engine's product trees. Together they are faster than GMP's
+// mpz_fac_ui followed by mpz_get_str for every n up to 20,000 (see the README's benchmark).
+// Every threshold is measured by the benchmark named beside it.
+//
+// The butterflies run eight at a time with AVX-512 where the CPU has it (kernels_amd64.s),
+// otherwise in pure Go (kernels.go); the tests run both, and the build tag purego leaves the
+// assembly out.
 //
 // A computation checks for cancellation and reports progress as it goes (task.go).
 package factorial

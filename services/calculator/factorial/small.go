@@ -1,6 +1,7 @@
 package factorial
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 )
@@ -351,17 +352,18 @@ func appendDnat(dst []byte, x dnat) []byte {
 
 // putLimb writes the 18 decimal digits of d < 10^18, with leading zeros, to b.
 func putLimb(b *[dDigits]byte, d uint64) {
-	hi, lo := uint32(d/1e9), uint32(d%1e9)
-	putNine((*[9]byte)(b[:9]), hi)
-	putNine((*[9]byte)(b[9:]), lo)
+	top, rest := d/1e16, d%1e16
+	b[0], b[1] = pairs[2*top], pairs[2*top+1]
+	put8((*[8]byte)(b[2:10]), uint32(rest/1e8))
+	put8((*[8]byte)(b[10:]), uint32(rest%1e8))
 }
 
-// putNine writes the nine decimal digits of d < 10^9, with leading zeros, to b.
-func putNine(b *[9]byte, d uint32) {
-	top, rest := d/100_000_000, d%100_000_000
-	x, y := rest/10000, rest%10000
-	x1, x2, y1, y2 := 2*(x/100), 2*(x%100), 2*(y/100), 2*(y%100)
-	b[0] = byte('0' + top)
-	b[1], b[2], b[3], b[4] = pairs[x1], pairs[x1+1], pairs[x2], pairs[x2+1]
-	b[5], b[6], b[7], b[8] = pairs[y1], pairs[y1+1], pairs[y2], pairs[y2+1]
+// put8 writes the eight decimal digits of y < 10^8, with leading zeros, to b, computing them
+// side by side in one word: two halves of four digits, then four of two, then eight of one.
+func put8(b *[8]byte, y uint32) {
+	v := uint64(y/10000) | uint64(y%10000)<<32  // 32-bit lanes below 10^4
+	q := (v * 5243 >> 19) & 0x0000007f0000007f // lane/100, exact below 43,699
+	v = q | (v-q*100)<<16                       // 16-bit lanes below 100
+	q = (v * 103 >> 10) & 0x000f000f000f000f    // lane/10, exact below 179
+	binary.LittleEndian.PutUint64(b[:], q|(v-q*10)<<8|0x3030303030303030)
 }

@@ -3,6 +3,7 @@ package factorial
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/big"
 	"math/bits"
 	"math/rand/v2"
@@ -125,10 +126,10 @@ func FuzzSmallArithmetic(f *testing.F) {
 }
 
 // TestSmallEngineAtThresholds checks n! on both sides of each threshold of the small engine
-// against math/big: the word-sized table, 128 bits, numbers against primes, and the large
+// against math/big: the word-sized table, 192 bits, numbers against primes, and the large
 // engine. Around smallMaxN both engines are also compared with each other.
 func TestSmallEngineAtThresholds(t *testing.T) {
-	ns := []uint64{2, 3, 19, 20, 21, 33, 34, 35, productMaxN - 1, productMaxN, productMaxN + 1}
+	ns := []uint64{2, 3, 19, 20, 21, 33, 34, 35, 45, 46, 47, productMaxN - 1, productMaxN, productMaxN + 1}
 	for _, n := range ns {
 		want := new(big.Int).MulRange(1, int64(n)).Text(10)
 		if got := string(AppendText(nil, n)); got != want {
@@ -195,6 +196,22 @@ func TestSmallAdditionCarries(t *testing.T) {
 		dsubFrom(z, y)
 		if bigFromDnat(z).Cmp(bigFromDnat(x)) != 0 {
 			t.Fatal("dsubFrom differs from math/big")
+		}
+	}
+}
+
+func TestPutLimbWritesEighteenDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	cases := []uint64{0, 1, 9, 10, 99, 100, 9999, 10000, 99_999_999, 100_000_000, dBase - 1, dBase / 2}
+	for range 100_000 {
+		cases = append(cases, rng.Uint64N(dBase))
+	}
+	for _, d := range cases {
+		var b [dDigits]byte
+		putLimb(&b, d)
+		want := fmt.Sprintf("%018d", d)
+		if string(b[:]) != want {
+			t.Fatalf("putLimb(%d) = %q, want %q", d, b[:], want)
 		}
 	}
 }

@@ -8,11 +8,12 @@ import (
 )
 
 // smallMaxN is the largest n that the small engine computes (AppendText and Write): up to it,
-// it is faster than the transforms of the large engine, even with both cores. Measured with
-// BenchmarkEngines, which times both engines from n = 10,000 to 65,000: on the development
-// machine the small engine takes 40% of the large one's time at 20,000 and 70% at 60,000.
-// It is at most smallPrimesMax. (A variable only so that tests and benchmarks can move it.)
-var smallMaxN uint64 = 60_000
+// it is faster than the large engine. Measured with BenchmarkEngines, which times both from
+// n = 5,000 to 60,000: on the development machine the large engine (AVX-512 transforms, one
+// core) takes 150% of the small one's time at 5,000, the same at 7,500, 80% at 10,000 and 35%
+// at 60,000. It is at most smallPrimesMax. (A variable only so that tests and benchmarks can
+// move it.)
+var smallMaxN uint64 = 7_500
 
 // smallPrimesMax is the reach of smallPrimes.
 const smallPrimesMax = 1<<16 - 1
@@ -31,8 +32,11 @@ var smallPrimes = sync.OnceValue(func() []uint32 {
 // faster, above, the primes are. (A variable only so that tests and benchmarks can move it.)
 var productMaxN uint64 = 400
 
-// dLeafWords is the number of words multiplied one by one at the leaves of a product tree.
-const dLeafWords = 8
+// dLeafWords is the number of words multiplied one by one (dmulWord) at the leaves of a
+// product tree. Measured with BenchmarkLeafWords, which times n = 100 to 2,000 with 8, 16
+// and 32: 32 is 5 to 15% faster than 8 up to n = 400 and even beyond. (A variable only so
+// that the benchmark can move it.)
+var dLeafWords = 32
 
 // smallWork is the memory of one small computation (the words to multiply, the products and
 // their scratch) in one buffer, which a pool keeps for the next computation.
@@ -43,10 +47,10 @@ var smallPool = sync.Pool{New: func() any { return new(smallWork) }}
 // smallPoolMax is the largest buffer, in words, that the pool keeps (1 MiB).
 const smallPoolMax = 1 << 17
 
-// appendSmall appends the decimal text of n! to dst for 2 <= n <= smallMaxN.
+// appendSmall appends the decimal text of n! to dst for n <= smallPrimesMax.
 func appendSmall(dst []byte, n uint64) []byte {
-	if n <= 34 {
-		return append128(dst, n)
+	if n <= 46 {
+		return append192(dst, n)
 	}
 	w := smallPool.Get().(*smallWork)
 	m, zeros := w.factorial(n)
@@ -60,32 +64,53 @@ func appendSmall(dst []byte, n uint64) []byte {
 	return dst
 }
 
-// wordFactorials holds n! for n <= 20, the factorials that fit in a word (GMP keeps the same
-// table).
-var wordFactorials = func() (t [21]uint64) {
-	t[0] = 1
-	for i := uint64(1); i <= 20; i++ {
-		t[i] = t[i-1] * i
-	}
-	return t
-}()
+// wordFactorials holds n! for n <= 20, the factorials that fit in a word, as GMP keeps them;
+// wordFactorialTexts holds their decimal text, so that Write hands it over as it is.
+var (
+	wordFactorials = func() (t [21]uint64) {
+		t[0] = 1
+		for i := uint64(1); i <= 20; i++ {
+			t[i] = t[i-1] * i
+		}
+		return t
+	}()
+	wordFactorialTexts = func() (t [21][]byte) {
+		for i, f := range wordFactorials {
+			t[i] = strconv.AppendUint(nil, f, 10)
+		}
+		return t
+	}()
+)
 
-// append128 appends the decimal text of n! for n <= 34, computed in 128 bits (34! < 2^128).
-func append128(dst []byte, n uint64) []byte {
+// append192 appends the decimal text of n! for n <= 46, computed in 192 bits (46! < 2^192).
+func append192(dst []byte, n uint64) []byte {
 	if n <= 20 {
-		return strconv.AppendUint(dst, wordFactorials[n], 10)
+		return append(dst, wordFactorialTexts[n]...)
 	}
-	hi, lo := uint64(0), wordFactorials[20]
-	for i := uint64(21); i <= n; i++ {
-		h, l := bits.Mul64(lo, i)
-		hi, lo = hi*i+h, l
+	var w2, w1, w0 uint64 = 0, 0, wordFactorials[20]
+	for i := uint64(21); i <= n; i += 2 {
+		m := i // two numbers at a time halve the chain of products
+		if i < n {
+			m *= i + 1
+		}
+		h0, l0 := bits.Mul64(w0, m)
+		h1, l1 := bits.Mul64(w1, m)
+		var c uint64
+		w1, c = bits.Add64(l1, h0, 0)
+		w2, w0 = w2*m+h1+c, l0
 	}
-	// (hi, lo) = (q1*2^64 + q0)*B + r with q1 < 2^64/B: three limbs.
-	q1, h := hi/dBase, hi%dBase
-	q0, r := divBase(h, lo)
-	top, mid := divBase(q1, q0)
-	x := dnat{r, mid, top}
-	return appendDnat(dst, x.norm())
+	// Divide (w2, w1, w0) by B = 10^18 repeatedly: at most four limbs.
+	var x dnat
+	var limbs [4]uint64
+	for k := 0; w2|w1|w0 != 0; k++ {
+		q2, r := w2/dBase, w2%dBase
+		q1, r := divBase(r, w1)
+		q0, r := divBase(r, w0)
+		limbs[k] = r
+		x = limbs[:k+1]
+		w2, w1, w0 = q2, q1, q0
+	}
+	return appendDnat(dst, x)
 }
 
 // words returns w's buffer with at least n words.
@@ -96,7 +121,7 @@ func (w *smallWork) words(n int) []uint64 {
 	return w.buf
 }
 
-// factorial returns n! = m * 10^zeros for 2 <= n <= smallMaxN, like task.factorial, in the
+// factorial returns n! = m * 10^zeros for 2 <= n <= smallPrimesMax, like task.factorial, in the
 // calling goroutine, with the arithmetic of small.go; m lives in w's buffer.
 //
 // Up to productMaxN it multiplies the numbers 2..n, packed into 64-bit words, as a product
@@ -187,7 +212,7 @@ func (w *smallWork) factorial(n uint64) (m dnat, zeros int64) {
 	return r, zeros
 }
 
-// exponents appends to es the exponent in n!/10^zeros of each prime up to n (n <= smallMaxN)
+// exponents appends to es the exponent in n!/10^zeros of each prime up to n (n <= smallPrimesMax)
 // in increasing order (0 for 5). Above sqrt(n) the exponent is n/p, the same for runs of
 // primes: it is found once per run, not divided out for every prime.
 func exponents(es []uint64, n, zeros uint64) []uint64 {

@@ -1,17 +1,29 @@
-// Command bench-compute times the factorial engine against GMP and math/big and prints one
-// markdown table.
+// Command bench-compute times the factorial engine against GMP, side by side, and prints the
+// markdown tables of the README's "The factorial engine".
 //
-//	go run ./cmd/bench-compute [-n 10000,100000,1000000,10000000] [-runs 1]
+//	go run ./cmd/bench-compute [-n 10000,100000,1000000,10000000] [-rounds 3] [-sums 10000,20000] [-grid=true]
 //
-// Each measurement runs in a child process of this program (started with -child), so that its
-// peak memory is the child's peak resident set size (getrusage ru_maxrss), free of the parent's
-// and of the other runs' memory. "product" is the time until the first digit reaches the
-// writer and "decimal" the time from there to the last digit; for GMP they are mpz_fac_ui and
-// mpz_get_str, as printed by shared/reference/gmp-reference.sh, found beside the repository.
+// Every measurement runs in a child process, the engine's (this program with -child) and
+// GMP's (../shared/reference/gmpfac.c and gmprange.c, compiled once with cc and libgmp-dev),
+// interleaved within each round (engine then GMP in odd rounds, GMP then engine in even
+// ones), and the minimum and median of the rounds are reported with their ratios. The
+// engine's child reports its own peak resident set (VmHWM, Go runtime and executable
+// included) and, apart, the pages of its executable (RssFile).
+//
+//   - Large n: the engine's time to the first digit ("product") and to the last ("total"),
+//     against GMP's mpz_fac_ui ("product") and mpz_get_str ("decimal") as gmpfac prints them.
+//   - Small n, warm in one process: the sum over every n from 1 to each -sums bound of
+//     AppendText and of Write (to io.Discard), against gmprange's sum of mpz_fac_ui and
+//     mpz_get_str; and, with -grid, single n from 1 to 20,000, each timed as the best of 30
+//     batches of repetitions, the engine's against GMP's (c/gmpwarm.c beside this file, which
+//     times as gmprange does, per n), with the largest ratio.
+//
+// The default run takes a few minutes on two cores; 5*10^7 and 10^8 are for -n.
 package main
 
 import (
 	"bufio"
+	_ "embed"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,11 +31,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,133 +54,323 @@ func main() {
 	}
 }
 
-// mathBigMax is the largest n for which the math/big baseline is run (it is slow beyond).
-const mathBigMax = 1_000_000
-
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-compute", flag.ContinueOnError)
-	list := fs.String("n", "10000,100000,1000000,10000000", "comma-separated values of n")
-	runs := fs.Int("runs", 1, "runs per measurement; the fastest is kept")
-	child := fs.String("child", "", "internal: run one measurement (engine or mathbig) and print it as JSON")
+	sizes := fs.String("n", "10000,100000,1000000,10000000", "comma-separated n for the large runs (empty: none)")
+	rounds := fs.Int("rounds", 3, "rounds, each running the engine and GMP once per measurement")
+	sums := fs.String("sums", "10000,20000", "comma-separated upper bounds of the warm sums over 1..bound (empty: none)")
+	grid := fs.Bool("grid", true, "compare single n from 1 to 20,000, warm")
+	child := fs.String("child", "", "internal: run one measurement (large, sum or grid) and print it as JSON")
+	childArg := fs.String("arg", "", "internal: the child's argument")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var ns []uint64
-	for _, s := range strings.Split(*list, ",") {
-		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return fmt.Errorf("bad -n value %q: %w", s, err)
-		}
-		ns = append(ns, n)
-	}
 	if *child != "" {
-		return measureHere(ctx, *child, ns[0], stdout)
+		return measure(*child, *childArg, stdout)
 	}
+	ns, err := parseList(*sizes)
+	if err != nil {
+		return fmt.Errorf("-n: %w", err)
+	}
+	bounds, err := parseList(*sums)
+	if err != nil {
+		return fmt.Errorf("-sums: %w", err)
+	}
+	if *rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	gmp, err := buildGMP(ctx)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b := &bench{ctx: ctx, self: self, gmp: gmp, rounds: *rounds}
 
-	gmp := gmpScript()
-	fmt.Fprintln(stdout, "| n | digits | product s | decimal s | total s | peak RSS MiB | RSS / text | GMP total s | ours / GMP | math/big total s | math/big / ours |")
-	fmt.Fprintln(stdout, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, n := range ns {
-		ours, err := measureChild(ctx, "engine", n, *runs)
-		if err != nil {
+	fmt.Fprintf(stdout, "Machine: %s, %d cores, %s; load before: %s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), loadAverage())
+	fmt.Fprintf(stdout, "Command: `bench-compute %s` (%d rounds, engine and GMP interleaved; min / median)\n\n", strings.Join(args, " "), *rounds)
+	if len(ns) > 0 {
+		if err := b.large(stdout, ns); err != nil {
 			return err
 		}
-		gmpCol, gmpRatio := "n/a", "n/a"
-		if g, err := runGMP(ctx, gmp, n); err == nil {
-			gmpCol, gmpRatio = fmt.Sprintf("%.3f", g), fmt.Sprintf("%.2f", ours.Total/g)
-		} else {
-			fmt.Fprintln(os.Stderr, "bench-compute: GMP:", err)
-		}
-		bigCol, bigRatio := "skipped", "skipped"
-		if n <= mathBigMax {
-			b, err := measureChild(ctx, "mathbig", n, *runs)
-			if err != nil {
-				return err
-			}
-			bigCol, bigRatio = fmt.Sprintf("%.3f", b.Total), fmt.Sprintf("%.1f", b.Total/ours.Total)
-		}
-		rss := float64(ours.MaxRSS) / (1 << 20)
-		fmt.Fprintf(stdout, "| %d | %d | %.3f | %.3f | %.3f | %.1f | %.2f | %s | %s | %s | %s |\n",
-			n, ours.Digits, ours.Product, ours.Decimal, ours.Total, rss,
-			float64(ours.MaxRSS)/float64(ours.Digits), gmpCol, gmpRatio, bigCol, bigRatio)
 	}
-	fmt.Fprintln(stdout)
-	fmt.Fprintln(stdout, "Peak RSS is the child process's getrusage ru_maxrss (Go runtime included); text is the decimal text, one byte per digit.")
+	if len(bounds) > 0 {
+		if err := b.sums(stdout, bounds); err != nil {
+			return err
+		}
+	}
+	if *grid {
+		if err := b.grid(stdout); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "Load after: %s\n", loadAverage())
 	return nil
 }
 
-// result is one measurement, in seconds and bytes.
-type result struct {
-	Digits  int64   `json:"digits"`
-	Product float64 `json:"product_s"`
-	Decimal float64 `json:"decimal_s"`
-	Total   float64 `json:"total_s"`
-	MaxRSS  int64   `json:"max_rss"`
+// bench runs the measurements.
+type bench struct {
+	ctx    context.Context
+	self   string
+	gmp    gmpPrograms
+	rounds int
 }
 
-// measureChild runs one measurement in runs child processes and keeps the fastest, with the
-// largest peak memory.
-func measureChild(ctx context.Context, kind string, n uint64, runs int) (result, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	var best result
-	for i := range max(runs, 1) {
-		cmd := exec.CommandContext(ctx, self, "-child", kind, "-n", strconv.FormatUint(n, 10))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return result{}, fmt.Errorf("%s n=%d: %w", kind, n, err)
+// both runs the engine's measurement and GMP's once per round, in alternating order.
+func (b *bench) both(engine, gmp func() error) error {
+	for r := range b.rounds {
+		first, second := engine, gmp
+		if r%2 == 1 {
+			first, second = gmp, engine
 		}
-		var r result
-		if err := json.Unmarshal(out, &r); err != nil {
-			return result{}, fmt.Errorf("%s n=%d: %w", kind, n, err)
+		if err := first(); err != nil {
+			return err
 		}
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss << 10 // kilobytes on Linux
-		}
-		if i == 0 || r.Total < best.Total {
-			r.MaxRSS = max(r.MaxRSS, best.MaxRSS)
-			best = r
-		} else {
-			best.MaxRSS = max(best.MaxRSS, r.MaxRSS)
+		if err := second(); err != nil {
+			return err
 		}
 	}
-	return best, nil
+	return nil
 }
 
-// measureHere runs one measurement in this process and prints it as JSON.
-func measureHere(ctx context.Context, kind string, n uint64, stdout io.Writer) error {
-	w := &timingWriter{}
-	start := time.Now()
-	var digits int64
-	switch kind {
-	case "engine":
-		d, err := factorial.Write(ctx, n, w, nil)
+// largeResult is one large measurement of the engine, in seconds and bytes.
+type largeResult struct {
+	Digits   int64   `json:"digits"`
+	Product  float64 `json:"product_s"`
+	Total    float64 `json:"total_s"`
+	PeakRSS  int64   `json:"peak_rss"`
+	FilesRSS int64   `json:"files_rss"`
+}
+
+func (b *bench) large(w io.Writer, ns []uint64) error {
+	fmt.Fprintln(w, "| n | digits | engine total s | engine product s | GMP product s | GMP decimal s | GMP total s | engine / GMP product | engine / GMP total | engine peak RSS MiB | RSS / text |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	var executable int64
+	for _, n := range ns {
+		var ours []largeResult
+		var gp, gd, gt []float64
+		err := b.both(func() error {
+			var r largeResult
+			if err := b.child("large", n, &r); err != nil {
+				return err
+			}
+			ours = append(ours, r)
+			return nil
+		}, func() error {
+			p, d, t, err := b.gmp.fac(b.ctx, n)
+			gp, gd, gt = append(gp, p), append(gd, d), append(gt, t)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		digits = d
-	case "mathbig":
-		var x big.Int
-		x.MulRange(1, int64(n))
-		w.first = time.Now() // math/big's product ends here; Text(10) is its decimal part
-		m, err := io.WriteString(w, x.Text(10))
+		total, product := make([]float64, len(ours)), make([]float64, len(ours))
+		var peak, files int64
+		for i, r := range ours {
+			total[i], product[i] = r.Total, r.Product
+			peak, files = max(peak, r.PeakRSS), max(files, r.FilesRSS)
+		}
+		digits := ours[0].Digits
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %.1f | %.2f |\n", n, digits,
+			minMed(total), minMed(product), minMed(gp), minMed(gd), minMed(gt),
+			ratio(total, gp), ratio(total, gt), float64(peak)/(1<<20), float64(peak)/float64(digits))
+		executable = max(executable, files)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Times are min / median of the rounds; a ratio is of the medians. \"engine product\" is the time to the first digit written; the engine never converts from binary, so its total is its product plus the printing. Peak RSS is the engine child's VmHWM, Go runtime and executable included (of which the executable's own pages: at most %.1f MiB); text is one byte per digit.\n", float64(executable)/(1<<20))
+	fmt.Fprintln(w)
+	return nil
+}
+
+// sumResult is one warm sum of the engine, in seconds.
+type sumResult struct {
+	Append float64 `json:"append_s"`
+	Write  float64 `json:"write_s"`
+}
+
+func (b *bench) sums(w io.Writer, bounds []uint64) error {
+	fmt.Fprintln(w, "| warm sum over n = 1.. | engine AppendText s | engine Write s | GMP mpz_fac_ui + mpz_get_str s | AppendText / GMP | Write / GMP |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
+	for _, bound := range bounds {
+		var app, wr, g []float64
+		err := b.both(func() error {
+			var r sumResult
+			if err := b.child("sum", bound, &r); err != nil {
+				return err
+			}
+			app, wr = append(app, r.Append), append(wr, r.Write)
+			return nil
+		}, func() error {
+			s, err := b.gmp.rangeSum(b.ctx, 1, bound)
+			g = append(g, s)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		digits = int64(m)
-	default:
-		return fmt.Errorf("unknown measurement %q", kind)
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s |\n", bound, minMed(app), minMed(wr), minMed(g), ratio(app, g), ratio(wr, g))
 	}
-	end := time.Now()
-	return json.NewEncoder(stdout).Encode(result{
-		Digits:  digits,
-		Product: w.first.Sub(start).Seconds(),
-		Decimal: end.Sub(w.first).Seconds(),
-		Total:   end.Sub(start).Seconds(),
+	fmt.Fprintln(w)
+	return nil
+}
+
+// gridNs are the single n that the grid compares: every n up to 40, then about 8 per octave.
+func gridNs() []uint64 {
+	var ns []uint64
+	for n := uint64(1); n <= 40; n++ {
+		ns = append(ns, n)
+	}
+	for n := 40.0; n < 20_000; n *= 1.09 {
+		ns = append(ns, uint64(n)+1)
+	}
+	return append(ns, 20_000)
+}
+
+// gridResult is the engine's best warm time of each n of the grid, in seconds.
+type gridResult struct {
+	Append []float64 `json:"append_s"`
+	Write  []float64 `json:"write_s"`
+}
+
+func (b *bench) grid(w io.Writer) error {
+	ns := gridNs()
+	app, wr, g := make([]float64, len(ns)), make([]float64, len(ns)), make([]float64, len(ns))
+	for i := range ns {
+		app[i], wr[i], g[i] = 1e9, 1e9, 1e9
+	}
+	err := b.both(func() error {
+		var r gridResult
+		if err := b.child("grid", 0, &r); err != nil {
+			return err
+		}
+		for i := range ns {
+			app[i], wr[i] = min(app[i], r.Append[i]), min(wr[i], r.Write[i])
+		}
+		return nil
+	}, func() error {
+		s, err := b.gmp.warm(b.ctx, ns)
+		for i := range s {
+			g[i] = min(g[i], s[i])
+		}
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	worst := func(ours []float64) (float64, uint64) {
+		var r float64
+		var at uint64
+		for i, n := range ns {
+			if ours[i]/g[i] > r {
+				r, at = ours[i]/g[i], n
+			}
+		}
+		return r, at
+	}
+	ra, na := worst(app)
+	rw, nw := worst(wr)
+	fmt.Fprintf(w, "Single n, warm, best of 30 batches per round and of the rounds, %d values from 1 to 20,000 (every n up to 40, then steps of 9%%): the largest ratio to GMP (mpz_fac_ui + mpz_get_str, gmpwarm.c) is **%.2f for AppendText** (at n = %d) and **%.2f for Write** (at n = %d). A sample:\n\n", len(ns), ra, na, rw, nw)
+	fmt.Fprintln(w, "| n | engine AppendText µs | engine Write µs | GMP µs | AppendText / GMP |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	for i, n := range ns {
+		if slices.Contains([]uint64{1, 10, 20, 21, 34, 35, 100}, n) || i%8 == 0 || i == len(ns)-1 || n == na || n == nw {
+			fmt.Fprintf(w, "| %d | %.2f | %.2f | %.2f | %.2f |\n", n, app[i]*1e6, wr[i]*1e6, g[i]*1e6, app[i]/g[i])
+		}
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// child runs this program as a child for one measurement and decodes its JSON into v.
+func (b *bench) child(kind string, n uint64, v any) error {
+	cmd := exec.CommandContext(b.ctx, b.self, "-child", kind, "-arg", strconv.FormatUint(n, 10))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("engine %s %d: %w", kind, n, err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("engine %s %d: %w", kind, n, err)
+	}
+	return nil
+}
+
+// measure runs one measurement in this process and prints it as JSON.
+func measure(kind, arg string, stdout io.Writer) error {
+	n, err := strconv.ParseUint(arg, 10, 64)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	switch kind {
+	case "large":
+		tw := &timingWriter{}
+		start := time.Now()
+		digits, err := factorial.Write(context.Background(), n, tw, nil)
+		if err != nil {
+			return err
+		}
+		end := time.Now()
+		peak, files, err := peakRSS()
+		if err != nil {
+			return err
+		}
+		return enc.Encode(largeResult{Digits: digits, Product: tw.first.Sub(start).Seconds(),
+			Total: end.Sub(start).Seconds(), PeakRSS: peak, FilesRSS: files})
+	case "sum":
+		// As gmprange: one computation of the largest first, then every n in order; each sum
+		// twice, alternately, the better kept, so that neither pays alone for warming up.
+		buf := factorial.AppendText(nil, n)
+		app, wr := time.Hour, time.Hour
+		for range 2 {
+			start := time.Now()
+			for i := uint64(1); i <= n; i++ {
+				buf = factorial.AppendText(buf[:0], i)
+			}
+			app = min(app, time.Since(start))
+			start = time.Now()
+			for i := uint64(1); i <= n; i++ {
+				if _, err := factorial.Write(context.Background(), i, io.Discard, nil); err != nil {
+					return err
+				}
+			}
+			wr = min(wr, time.Since(start))
+		}
+		return enc.Encode(sumResult{Append: app.Seconds(), Write: wr.Seconds()})
+	case "grid":
+		var r gridResult
+		var buf []byte
+		for _, n := range gridNs() {
+			// As gmpwarm.c: the best of 30 batches, each of this many repetitions.
+			batch := 1
+			switch {
+			case n < 100:
+				batch = 200
+			case n < 1000:
+				batch = 40
+			case n < 5000:
+				batch = 5
+			}
+			bestOf := func(f func()) float64 {
+				f()
+				best := time.Hour
+				for range 30 {
+					start := time.Now()
+					for range batch {
+						f()
+					}
+					best = min(best, time.Since(start)/time.Duration(batch))
+				}
+				return best.Seconds()
+			}
+			r.Append = append(r.Append, bestOf(func() { buf = factorial.AppendText(buf[:0], n) }))
+			r.Write = append(r.Write, bestOf(func() { factorial.Write(context.Background(), n, io.Discard, nil) }))
+		}
+		return enc.Encode(r)
+	}
+	return fmt.Errorf("unknown measurement %q", kind)
 }
 
 // timingWriter discards what it is given and records when the first bytes came.
@@ -180,48 +383,202 @@ func (w *timingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// gmpScript returns the path of the GMP reference script: shared/ beside the repository root,
-// the directory holding go.work above the working directory.
-func gmpScript() string {
+// peakRSS returns this process's peak resident set (VmHWM) and the resident pages of the
+// files it maps (RssFile: its executable), in bytes.
+func peakRSS() (peak, files int64, err error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmHWM" && name != "RssFile") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, err
+		}
+		if name == "VmHWM" {
+			peak = kb << 10
+		} else {
+			files = kb << 10
+		}
+	}
+	return peak, files, nil
+}
+
+// gmpPrograms are the GMP reference programs, compiled.
+type gmpPrograms struct{ facPath, rangePath, warmPath string }
+
+//go:embed c/gmpwarm.c
+var gmpwarmSource []byte
+
+// buildGMP compiles gmpfac.c and gmprange.c from shared/reference beside the repository.
+func buildGMP(ctx context.Context) (gmpPrograms, error) {
+	ref, err := referenceDir()
+	if err != nil {
+		return gmpPrograms{}, err
+	}
+	dir := filepath.Join(os.TempDir(), "factorial-bench-gmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return gmpPrograms{}, err
+	}
+	warm := filepath.Join(dir, "gmpwarm.c")
+	if err := os.WriteFile(warm, gmpwarmSource, 0o644); err != nil {
+		return gmpPrograms{}, err
+	}
+	var p gmpPrograms
+	for _, prog := range []struct {
+		src  string
+		path *string
+	}{{filepath.Join(ref, "gmpfac.c"), &p.facPath}, {filepath.Join(ref, "gmprange.c"), &p.rangePath}, {warm, &p.warmPath}} {
+		*prog.path = filepath.Join(dir, strings.TrimSuffix(filepath.Base(prog.src), ".c"))
+		cmd := exec.CommandContext(ctx, "cc", "-O2", "-o", *prog.path, prog.src, "-lgmp")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return gmpPrograms{}, fmt.Errorf("compiling %s (needs cc and libgmp-dev: apt-get install libgmp-dev): %w: %s", prog.src, err, out)
+		}
+	}
+	return p, nil
+}
+
+// referenceDir returns shared/reference beside the repository root (the directory of go.work).
+func referenceDir() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return ""
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "..", "shared", "reference", "gmp-reference.sh")
+			return filepath.Join(dir, "..", "shared", "reference"), nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return ""
+			return "", errors.New("repository root (go.work) not found above the working directory")
 		}
 		dir = parent
 	}
 }
 
-// runGMP runs the GMP reference for n and returns its total seconds.
-func runGMP(ctx context.Context, script string, n uint64) (float64, error) {
-	if script == "" {
-		return 0, errors.New("repository root (go.work) not found")
-	}
-	if _, err := os.Stat(script); err != nil {
-		return 0, err
-	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", script, strconv.FormatUint(n, 10))
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+// fac runs gmpfac for n and returns its product, decimal and total seconds.
+func (p gmpPrograms) fac(ctx context.Context, n uint64) (product, decimal, total float64, err error) {
+	fields, err := runFields(ctx, p.facPath, strconv.FormatUint(n, 10))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+		return 0, 0, 0, err
 	}
-	// The script prints: gmp n=N digits=D product_s=P decimal_s=S total_s=T
+	return fields["product_s"], fields["decimal_s"], fields["total_s"], nil
+}
+
+// warm runs gmpwarm for ns and returns each one's seconds.
+func (p gmpPrograms) warm(ctx context.Context, ns []uint64) ([]float64, error) {
+	args := make([]string, len(ns))
+	for i, n := range ns {
+		args[i] = strconv.FormatUint(n, 10)
+	}
+	out, err := exec.CommandContext(ctx, p.warmPath, args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("gmpwarm: %w", err)
+	}
+	var s []float64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		_, v, _ := strings.Cut(line, " s=")
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("gmpwarm printed %q", line)
+		}
+		s = append(s, x)
+	}
+	if len(s) != len(ns) {
+		return nil, fmt.Errorf("gmpwarm printed %d times for %d n", len(s), len(ns))
+	}
+	return s, nil
+}
+
+// rangeSum runs gmprange from a to b and returns its sum_s.
+func (p gmpPrograms) rangeSum(ctx context.Context, a, b uint64) (float64, error) {
+	fields, err := runFields(ctx, p.rangePath, strconv.FormatUint(a, 10), strconv.FormatUint(b, 10))
+	return fields["sum_s"], err
+}
+
+// runFields runs a program and returns the numbers of its key=value output.
+func runFields(ctx context.Context, path string, args ...string) (map[string]float64, error) {
+	out, err := exec.CommandContext(ctx, path, args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", filepath.Base(path), strings.Join(args, " "), err)
+	}
+	fields := make(map[string]float64)
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		for _, field := range strings.Fields(sc.Text()) {
-			if v, ok := strings.CutPrefix(field, "total_s="); ok {
-				return strconv.ParseFloat(v, 64)
+		for _, f := range strings.Fields(sc.Text()) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				if x, err := strconv.ParseFloat(v, 64); err == nil {
+					fields[k] = x
+				}
 			}
 		}
 	}
-	return 0, fmt.Errorf("no total_s in GMP output %q", out)
+	return fields, nil
+}
+
+// minMed formats the minimum and median of xs.
+func minMed(xs []float64) string {
+	return fmt.Sprintf("%s / %s", short(slices.Min(xs)), short(median(xs)))
+}
+
+// ratio formats the ratio of the medians of a and b.
+func ratio(a, b []float64) string {
+	return fmt.Sprintf("%.2f", median(a)/median(b))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// short formats seconds with four significant digits.
+func short(s float64) string { return strconv.FormatFloat(s, 'g', 4, 64) }
+
+func parseList(s string) ([]uint64, error) {
+	var ns []uint64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// cpuModel returns the CPU's model name.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// loadAverage returns the 1, 5 and 15-minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
