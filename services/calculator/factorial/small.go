@@ -361,9 +361,9 @@ func putLimb(b *[dDigits]byte, d uint64) {
 // put8 writes the eight decimal digits of y < 10^8, with leading zeros, to b, computing them
 // side by side in one word: two halves of four digits, then four of two, then eight of one.
 func put8(b *[8]byte, y uint32) {
-	v := uint64(y/10000) | uint64(y%10000)<<32  // 32-bit lanes below 10^4
+	v := uint64(y/10000) | uint64(y%10000)<<32 // 32-bit lanes below 10^4
 	q := (v * 5243 >> 19) & 0x0000007f0000007f // lane/100, exact below 43,699
-	v = q | (v-q*100)<<16                       // 16-bit lanes below 100
-	q = (v * 103 >> 10) & 0x000f000f000f000f    // lane/10, exact below 179
+	v = q | (v-q*100)<<16                      // 16-bit lanes below 100
+	q = (v * 103 >> 10) & 0x000f000f000f000f   // lane/10, exact below 179
 	binary.LittleEndian.PutUint64(b[:], q|(v-q*10)<<8|0x3030303030303030)
 }

@@ -23,9 +23,9 @@ package main
 
 import (
 	"bufio"
-	_ "embed"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
