@@ -17,23 +17,12 @@ import (
 // rec is then the row as it stands. Claim is one statement: of many concurrent claims of n,
 // exactly one wins.
 func (f *Factorials) Claim(ctx context.Context, n int64, worker string, now, staleBefore time.Time) (rec Record, ok bool, err error) {
-	now = dbTime(now)
-	err = f.db.NewRaw(`INSERT INTO factorials
-			(number, status, attempts, worker, created_at, updated_at, requested_at, started_at, heartbeat_at)
-		VALUES (?, 'computing', 1, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (number) DO UPDATE SET
-			status = 'computing', worker = excluded.worker, attempts = factorials.attempts + 1,
-			progress = 0, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-			updated_at = excluded.updated_at
-		WHERE factorials.status = 'pending'
-		   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < ?))
-		RETURNING `+columns,
-		n, worker, now, now, now, now, now, dbTime(staleBefore)).Scan(ctx, &rec)
-	switch {
-	case err == nil:
-		return rec.utc(), true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return Record{}, false, fmt.Errorf("claim factorial %d for %s: %w", n, worker, err)
+	claimed, err := f.ClaimBatch(ctx, []int64{n}, worker, now, staleBefore)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("claim factorial %d for %s: %w", n, worker, errors.Unwrap(err))
+	}
+	if len(claimed) == 1 {
+		return claimed[0], true, nil
 	}
 	rec, err = f.Get(ctx, n)
 	if err != nil {
@@ -65,8 +54,9 @@ func (f *Factorials) Heartbeat(ctx context.Context, n int64, worker string, prog
 func (f *Factorials) Complete(ctx context.Context, n int64, worker string, r Result, now time.Time) (Record, error) {
 	now = dbTime(now)
 	return f.finish(ctx, "complete", n, worker, `status = 'done', progress = 1, "key" = ?, bucket = ?,
-		checksum = ?, size = ?, digits = ?, compute_ms = ?, error = '', computed_at = ?, updated_at = ?`,
-		r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, now, now)
+		checksum = ?, size = ?, digits = ?, compute_ms = ?, result_text = ?, error = '', computed_at = ?,
+		updated_at = ?, announced_at = NULL`,
+		r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, r.Text, now, now)
 }
 
 // Fail records that n cannot be computed, and why: status failed, Error reason. Requesting

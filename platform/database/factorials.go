@@ -49,6 +49,12 @@ type Record struct {
 	ComputeMS int64   `bun:"compute_ms" json:"compute_ms"`
 	Error     string  `bun:"error" json:"error,omitempty"`   // why it failed
 	Worker    string  `bun:"worker" json:"worker,omitempty"` // who holds the claim while computing; after done or failed, who finished it
+	// Text is the decimal text when it lives in the row (a result of at most
+	// RESULT_ROW_MAX_BYTES); Key is then empty. Not in the JSON: whoever caches a record
+	// keeps the digits beside it, and only when small enough.
+	Text   string `bun:"result_text" json:"-"`
+	CostUS int64  `bun:"cost_us" json:"-"` // events.Cost(Number) in microseconds, for admission control
+	Client string `bun:"client" json:"-"`  // who asked last (an API key id or a client address)
 
 	CreatedAt   time.Time  `bun:"created_at" json:"created_at"`
 	UpdatedAt   time.Time  `bun:"updated_at" json:"updated_at"`
@@ -56,12 +62,16 @@ type Record struct {
 	StartedAt   *time.Time `bun:"started_at" json:"started_at,omitempty"`
 	HeartbeatAt *time.Time `bun:"heartbeat_at" json:"heartbeat_at,omitempty"`
 	ComputedAt  *time.Time `bun:"computed_at" json:"computed_at,omitempty"`
+	AnnouncedAt *time.Time `bun:"announced_at" json:"-"` // when JetStream took its factorial.computed; nil while owed
+	CheckedAt   *time.Time `bun:"checked_at" json:"-"`   // when the reconciler last found its request held by JetStream
 }
 
-// Result is what a calculator reports when it completes a factorial.
+// Result is what a calculator reports when it completes a factorial: where the digits are
+// (Key and Bucket in the object store, or Text itself with Key empty) and what they are.
 type Result struct {
 	Key, Bucket, Checksum   string
 	Size, Digits, ComputeMS int64
+	Text                    string
 }
 
 // Errors of the repository.
@@ -85,34 +95,19 @@ func NewFactorials(db *bun.DB) *Factorials {
 // columns lists every column of Record, for SELECT and RETURNING. Listing them (rather than
 // "*") keeps an older binary working against a schema that has gained columns.
 const columns = `number, status, attempts, progress, "key", bucket, checksum, size, digits, compute_ms,
-	error, worker, created_at, updated_at, requested_at, started_at, heartbeat_at, computed_at`
+	error, worker, result_text, cost_us, client, created_at, updated_at, requested_at, started_at,
+	heartbeat_at, computed_at, announced_at, checked_at`
 
 // Request records a request for n. created is true when this call made it pending: a new
 // row, or a failed row reset to pending for a retry (Attempts=0, Error cleared,
 // RequestedAt=now). Of many concurrent calls for the same n exactly one sees created=true.
-// Done, pending and computing rows are returned unchanged.
+// Done, pending and computing rows are returned unchanged. See RequestBatch for many.
 func (f *Factorials) Request(ctx context.Context, n int64, now time.Time) (rec Record, created bool, err error) {
-	now = dbTime(now)
-	err = f.db.NewRaw(`INSERT INTO factorials (number, status, created_at, updated_at, requested_at)
-		VALUES (?, 'pending', ?, ?, ?)
-		ON CONFLICT (number) DO UPDATE SET
-			status = 'pending', attempts = 0, progress = 0, error = '', worker = '',
-			started_at = NULL, heartbeat_at = NULL,
-			requested_at = excluded.requested_at, updated_at = excluded.updated_at
-		WHERE factorials.status = 'failed'
-		RETURNING `+columns, n, now, now, now).Scan(ctx, &rec)
-	switch {
-	case err == nil:
-		return rec.utc(), true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return Record{}, false, fmt.Errorf("request factorial %d: %w", n, err)
-	}
-	// The row exists and is not failed: this call changed nothing.
-	rec, err = f.Get(ctx, n)
+	res, err := f.RequestBatch(ctx, []NewRequest{{Number: n}}, now)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("request factorial %d: %w", n, err)
+		return Record{}, false, fmt.Errorf("request factorial %d: %w", n, errors.Unwrap(err))
 	}
-	return rec, false, nil
+	return res[0].Record, res[0].Created, nil
 }
 
 // Get returns the record of n, or an error wrapping ErrNotFound.
@@ -179,7 +174,7 @@ func (r Record) utc() Record {
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.UpdatedAt = r.UpdatedAt.UTC()
 	r.RequestedAt = r.RequestedAt.UTC()
-	for _, p := range []**time.Time{&r.StartedAt, &r.HeartbeatAt, &r.ComputedAt} {
+	for _, p := range []**time.Time{&r.StartedAt, &r.HeartbeatAt, &r.ComputedAt, &r.AnnouncedAt, &r.CheckedAt} {
 		if *p != nil {
 			t := (*p).UTC()
 			*p = &t

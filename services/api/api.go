@@ -125,7 +125,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.sup = natsbus.NewSupervisor(pub.JetStream(), natsbus.Layout{Replicas: cfg.Replicas}, d.Log)
 	s.publisher = newRequestPublisher(pub, d.Log, d.Registry)
 	s.results = &results{
-		records: d.Records, store: d.Store, cache: d.Cache, publisher: s.publisher, log: d.Log,
+		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log,
+		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher,
 		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 		corrupt: newCorruptCounter(d.Registry), verified: cache.NewMemory(4096),
 	}

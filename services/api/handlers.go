@@ -93,7 +93,7 @@ func (s *Service) postFactorial(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), dbWait)
 	defer cancel()
-	rec, err := s.results.request(ctx, n)
+	rec, err := s.results.request(ctx, n, clientID(req))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // Records is the API's view of the request records.
 type Records interface {
-	Request(ctx context.Context, n int64, now time.Time) (database.Record, bool, error)
+	RequestRecorder
 	Get(ctx context.Context, n int64) (database.Record, error)
 	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
 }
@@ -61,6 +62,7 @@ type results struct {
 	records   Records
 	store     ResultReader
 	cache     Cache
+	batcher   *requestBatcher
 	publisher *requestPublisher
 	log       *slog.Logger
 	cacheMax  int64 // results larger than this are not cached
@@ -79,14 +81,14 @@ type result struct {
 
 func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }
 
-// request records a request for n and, when that made it pending, queues its publication.
-// The record makes the request durable, and the answer does not wait for NATS: the request
-// is published in the background, and if that fails the calculators' reconciler publishes
-// it later.
-func (r *results) request(ctx context.Context, n int64) (database.Record, error) {
-	rec, created, err := r.records.Request(ctx, n, time.Now().UTC())
+// request records a request for n by client (with others that arrive at the same time, in
+// one statement) and, when that made it pending, queues its publication. The record makes the
+// request durable, and the answer does not wait for NATS: the request is published in the
+// background, and if that fails the calculators' reconciler publishes it later.
+func (r *results) request(ctx context.Context, n int64, client string) (database.Record, error) {
+	rec, created, err := r.batcher.request(ctx, n, client)
 	if err != nil {
-		return database.Record{}, fmt.Errorf("record request %d: %w", n, err)
+		return database.Record{}, dbError(n, err)
 	}
 	if created {
 		r.publisher.enqueue(rec)
@@ -230,9 +232,9 @@ func (r *results) forget(ctx context.Context, n int64) {
 // readText reads the digits of a done record and checks them against it: a *corruptError
 // when they do not match (or are gone), an *unavailableError when storage does not answer.
 func (r *results) readText(ctx context.Context, rec database.Record) (string, error) {
-	obj, err := r.store.Open(ctx, rec.Key)
+	obj, err := r.openDigits(ctx, rec)
 	if err != nil {
-		return "", openError(err)
+		return "", err
 	}
 	defer obj.Close()
 	data, err := checkAll(obj, rec)
@@ -248,6 +250,44 @@ func (r *results) readText(ctx context.Context, rec database.Record) (string, er
 	r.verified.Set(ctx, verifiedKey(rec, obj.Info()), nil, verifiedFor)
 	return string(data), nil
 }
+
+// openDigits opens the digits of a done record: the object of its key or, for a small result
+// (empty key), the text of its row (read again when rec came from the cache without it).
+func (r *results) openDigits(ctx context.Context, rec database.Record) (objectstore.Reader, error) {
+	if rec.Key != "" {
+		obj, err := r.store.Open(ctx, rec.Key)
+		if err != nil {
+			return nil, openError(err)
+		}
+		return obj, nil
+	}
+	if rec.Text == "" {
+		full, err := r.record(ctx, rec.Number)
+		if err != nil {
+			return nil, err
+		}
+		if full.Key != "" || full.Checksum != rec.Checksum {
+			return r.openDigits(ctx, full)
+		}
+		rec = full
+	}
+	at := rec.UpdatedAt
+	if rec.ComputedAt != nil {
+		at = *rec.ComputedAt
+	}
+	return rowDigits{strings.NewReader(rec.Text), objectstore.Object{
+		Size: int64(len(rec.Text)), ETag: `"row-` + rec.Checksum + `"`, ModTime: at,
+	}}, nil
+}
+
+// rowDigits reads the digits kept in a database row, as an objectstore.Reader.
+type rowDigits struct {
+	*strings.Reader
+	info objectstore.Object
+}
+
+func (d rowDigits) Info() objectstore.Object { return d.info }
+func (rowDigits) Close() error               { return nil }
 
 // warnEvery logs a warning at most once every warnInterval, so a dependency that is down
 // (the cache) does not log once per request.

@@ -15,7 +15,7 @@ import (
 	"github.com/factorial-service/factorial/platform/objectstore"
 )
 
-// streamText serves the digits of a done record from the object store: ETag (their
+// streamText serves the digits of a done record from the object store (or its row): ETag (their
 // SHA-256), Range and conditional requests through http.ServeContent, gzip when asked for
 // and no range is. The digits are checked against the record on the way (integrity.go):
 // digits found not to match before anything is sent get the 202 of the record sent back to
@@ -23,9 +23,9 @@ import (
 func (s *Service) streamText(c echo.Context, rec database.Record, download bool) error {
 	req, resp := c.Request(), c.Response()
 	ctx := req.Context()
-	obj, err := s.store.Open(ctx, rec.Key)
+	obj, err := s.results.openDigits(ctx, rec)
 	if err != nil {
-		return s.notServed(c, rec, openError(err))
+		return s.notServed(c, rec, err)
 	}
 	defer obj.Close()
 	info := obj.Info()

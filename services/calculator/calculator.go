@@ -29,7 +29,10 @@ type Config struct {
 	SmallConcurrency int   `env:"CALCULATOR_SMALL_CONCURRENCY" envDefault:"2"` // small-lane batches handled at once by this process
 	BatchSize        int   `env:"CALCULATOR_BATCH_SIZE" envDefault:"128"`      // small-lane requests fetched and claimed together
 	MaxAttempts      int   `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
-	Replicas         int   `env:"NATS_STREAM_REPLICAS" envDefault:"1"`
+	// Results of at most this many bytes (64 KiB: n up to about 17,800) live in the database
+	// row and travel in factorial.computed, instead of being an object of their own.
+	ResultRowMaxBytes int64 `env:"RESULT_ROW_MAX_BYTES" envDefault:"65536"`
+	Replicas          int   `env:"NATS_STREAM_REPLICAS" envDefault:"1"`
 
 	// Timing; the defaults suit production and tests shorten them. They must agree (see
 	// Validate): a heartbeat well inside the lease, and a lease that runs out before JetStream
@@ -56,6 +59,8 @@ func (c Config) Validate() error {
 		return errors.New("CALCULATOR_BATCH_SIZE must be from 1 to 1000")
 	case c.MaxAttempts < 1:
 		return errors.New("CALCULATOR_MAX_ATTEMPTS must be 1 or more")
+	case c.ResultRowMaxBytes < 0 || c.ResultRowMaxBytes > maxRowBytes:
+		return fmt.Errorf("RESULT_ROW_MAX_BYTES must be from 0 to %d (the digits travel in a NATS message)", maxRowBytes)
 	case c.Replicas < 1 || c.Replicas > 5:
 		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	case c.AckWait < time.Second:
@@ -71,6 +76,10 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// maxRowBytes bounds RESULT_ROW_MAX_BYTES: a factorial.computed carrying the digits must fit
+// NATS's default 1 MiB message.
+const maxRowBytes = 512 << 10
 
 // Deps are what the calculator is built from.
 type Deps struct {
@@ -151,7 +160,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
-		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, now: now,
+		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, now: now,
 	}
 	s.recon = &reconciler{
 		records: d.Records, pub: pub, log: log, every: cfg.ReconcileEvery,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +23,29 @@ import (
 // rig is a calculator running over an in-process NATS server, SQLite and a memory store.
 type rig struct {
 	records *database.Factorials
+	counts  *countingRecords
 	store   *objectstore.Memory
 	dial    natsbus.Dialer
 	reg     *prometheus.Registry
 	svc     *calculator.Service
 	pub     *natsbus.Publisher
 	natsURL string
+}
+
+// countingRecords is the repository, counting the batch statements.
+type countingRecords struct {
+	*database.Factorials
+	claims, completes atomic.Int32
+}
+
+func (c *countingRecords) ClaimBatch(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]database.Record, error) {
+	c.claims.Add(1)
+	return c.Factorials.ClaimBatch(ctx, ns, worker, now, staleBefore)
+}
+
+func (c *countingRecords) CompleteBatch(ctx context.Context, worker string, cs []database.Completion, now time.Time) ([]database.Record, error) {
+	c.completes.Add(1)
+	return c.Factorials.CompleteBatch(ctx, worker, cs, now)
 }
 
 // startCalculator starts a calculator with cfg and engine, stopped when the test ends.
@@ -52,8 +70,9 @@ func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engi
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
+	r.counts = &countingRecords{Factorials: r.records}
 	r.svc, err = calculator.New(ctx, cfg, calculator.Deps{
-		Log: log, Dial: r.dial, Records: r.records, Store: r.store, Engine: engine,
+		Log: log, Dial: r.dial, Records: r.counts, Store: r.store, Engine: engine,
 		Registry: r.reg, WorkerID: "live",
 	})
 	if err != nil {

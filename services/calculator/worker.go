@@ -18,12 +18,32 @@ import (
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
 // Engine computes n! and writes its decimal text to w, reporting progress from 0 to 1.
 type Engine interface {
 	Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (digits int64, err error)
 }
+
+// SmallEngine is an Engine that also computes small n! in the calling goroutine, into a
+// byte slice: what the small lane uses when the engine has it (starting goroutines and a pipe
+// would cost more than the product). factorial.AppendText is one.
+type SmallEngine interface {
+	Engine
+	AppendText(dst []byte, n uint64) []byte
+}
+
+// Factorial is the service's engine: factorial.Write, and factorial.AppendText for small n.
+var Factorial SmallEngine = engine{}
+
+type engine struct{}
+
+func (engine) Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error) {
+	return factorial.Write(ctx, n, w, progress)
+}
+
+func (engine) AppendText(dst []byte, n uint64) []byte { return factorial.AppendText(dst, n) }
 
 // EngineFunc adapts a function to Engine.
 type EngineFunc func(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error)
@@ -42,6 +62,9 @@ type Records interface {
 	Fail(ctx context.Context, n int64, worker, reason string, now time.Time) (database.Record, error)
 	FailPending(ctx context.Context, n int64, reason string, now time.Time) (database.Record, bool, error)
 	Get(ctx context.Context, n int64) (database.Record, error)
+	GetMany(ctx context.Context, ns []int64) ([]database.Record, error)
+	ClaimBatch(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]database.Record, error)
+	CompleteBatch(ctx context.Context, worker string, cs []database.Completion, now time.Time) ([]database.Record, error)
 }
 
 // ResultStore is where the decimal text goes.
@@ -75,6 +98,7 @@ type worker struct {
 	lease       time.Duration // a claim whose heartbeat is older than this is taken over
 	beat        time.Duration // how often progress and the heartbeats are recorded
 	retryDelay  time.Duration // before a delivery that failed is tried again
+	rowMax      int64         // results of at most this many bytes live in the database row
 	now         func() time.Time
 }
 
@@ -84,6 +108,10 @@ func ResultKey(n int64) string { return fmt.Sprintf("factorials/%d.txt", n) }
 // handle handles a batch fetched from lane. When ctx ends (shutdown) the messages not yet
 // handled are given back at once, for another replica.
 func (w *worker) handle(ctx context.Context, lane events.Lane, msgs []jetstream.Msg) {
+	if lane == events.LaneSmall {
+		w.handleSmall(ctx, msgs)
+		return
+	}
 	for i, m := range msgs {
 		if ctx.Err() != nil {
 			for _, rest := range msgs[i:] {
@@ -277,7 +305,7 @@ func computedMsg(rec database.Record) (natsbus.Msg, error) {
 	payload, err := events.Encode(events.Computed{
 		Number: rec.Number, Status: events.StatusDone, Key: rec.Key, Bucket: rec.Bucket,
 		Checksum: rec.Checksum, Size: rec.Size, Digits: rec.Digits, ComputeMS: rec.ComputeMS,
-		ComputedAt: computedAt.UTC(), CreatedAt: &created,
+		ComputedAt: computedAt.UTC(), CreatedAt: &created, Text: rec.Text,
 	})
 	if err != nil {
 		return natsbus.Msg{}, err

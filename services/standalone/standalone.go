@@ -28,7 +28,6 @@ import (
 	"github.com/factorial-service/factorial/platform/serve"
 	"github.com/factorial-service/factorial/services/api"
 	"github.com/factorial-service/factorial/services/calculator"
-	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
 // Config is the standalone process's settings.
@@ -137,7 +136,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 
 	engine := d.Engine
 	if engine == nil {
-		engine = calculator.EngineFunc(factorial.Write)
+		engine = calculator.Factorial
 	}
 	records := database.NewFactorials(db)
 	reg := health.NewRegistry()

@@ -249,8 +249,9 @@ func TestRestartKeepsResultsAndPendingRequests(t *testing.T) {
 	}
 }
 
-// While computing, metadata shows status computing and a progress that moves, and the SSE
-// stream carries progress events.
+// While computing (a large-lane number: the small lane's work takes milliseconds and reports
+// no progress), metadata shows status computing and a progress that moves, and the SSE stream
+// carries progress events.
 func TestProgressIsReported(t *testing.T) {
 	release := make(chan struct{})
 	engine := newCountingEngine(func(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error) {
@@ -285,18 +286,18 @@ func TestProgressIsReported(t *testing.T) {
 		close(sse)
 	}()
 
-	s.post(500)
-	m := s.waitFor(500, "progress 0.25 while computing", func(m map[string]any) bool {
+	s.post(30000)
+	m := s.waitFor(30000, "progress 0.25 while computing", func(m map[string]any) bool {
 		return m["status"] == "computing" && m["progress"] == 0.25
 	})
 	if m["started_at"] == nil {
 		t.Errorf("computing without started_at: %v", m)
 	}
-	if r := s.get("/api/v1/factorial/500"); r.status != http.StatusAccepted || r.json(t)["progress"] != 0.25 {
+	if r := s.get("/api/v1/factorial/30000"); r.status != http.StatusAccepted || r.json(t)["progress"] != 0.25 {
 		t.Errorf("GET while computing: %d %s", r.status, r.body)
 	}
 	close(release)
-	s.waitDone(500)
+	s.waitDone(30000)
 
 	seen := map[string]bool{}
 	deadline := time.After(10 * time.Second)

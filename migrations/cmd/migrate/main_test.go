@@ -9,7 +9,10 @@ import (
 	"github.com/factorial-service/factorial/migrations/dbtest"
 )
 
-const first = "20261124_create_factorials"
+const (
+	first  = "20261124_create_factorials"
+	second = "20261126_lanes_and_outbox"
+)
 
 func TestRunRejectsBadInput(t *testing.T) {
 	sqlite := filepath.Join(t.TempDir(), "f.db")
@@ -65,10 +68,10 @@ func TestRunUpStatusDown(t *testing.T) {
 				want string
 			}{
 				{"status of a new database lists it pending", "status", "pending  " + first},
-				{"up applies it", "up", `msg="migrations applied" service=migrate migrations=[` + first + `]`},
+				{"up applies them", "up", `msg="migrations applied" service=migrate migrations="[` + first + ` ` + second + `]"`},
 				{"status lists it applied", "status", "applied  " + first},
 				{"up again is up to date", "up", `msg="database schema is up to date"`},
-				{"down rolls it back", "down", `msg="migrations rolled back" service=migrate migrations=[` + first + `]`},
+				{"down rolls them back", "down", `msg="migrations rolled back" service=migrate migrations="[` + first + ` ` + second + `]"`},
 				{"down again has nothing to do", "down", `msg="no migrations to roll back"`},
 				{"status lists it pending again", "status", "pending  " + first},
 				{"unlock is harmless", "unlock", ""},

@@ -21,7 +21,6 @@ import (
 	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/platform/serve"
 	"github.com/factorial-service/factorial/services/calculator"
-	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
 type settings struct {
@@ -92,7 +91,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		Dial:     natsbus.NewDialer(cfg.NATSURL, log, natsOpts...),
 		Records:  database.NewFactorials(db),
 		Store:    store,
-		Engine:   calculator.EngineFunc(factorial.Write),
+		Engine:   calculator.Factorial,
 		Registry: reg,
 	})
 	if err != nil {

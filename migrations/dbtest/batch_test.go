@@ -1,0 +1,191 @@
+package dbtest_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/migrations/dbtest"
+	"github.com/factorial-service/factorial/platform/database"
+)
+
+// The batch operations, on a database of their own per backend (Unannounced lists the table).
+func TestFactorialsBatches(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
+		f := database.NewFactorials(db)
+		t.Run("RequestBatch", func(t *testing.T) { testRequestBatch(t, f) })
+		t.Run("ClaimBatch", func(t *testing.T) { testClaimBatch(t, f) })
+		t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, f) })
+		t.Run("Announced", func(t *testing.T) { testAnnounced(t, f) })
+	})
+}
+
+func numbers(recs []database.Record) []int64 {
+	var ns []int64
+	for _, r := range recs {
+		ns = append(ns, r.Number)
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+func testRequestBatch(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	done, failed, pending, fresh := newNumber(), newNumber(), newNumber(), newNumber()+1_000_000
+	state(t, f, done, database.StatusDone)
+	state(t, f, failed, database.StatusFailed)
+	state(t, f, pending, database.StatusPending)
+
+	res, err := f.RequestBatch(ctx, []database.NewRequest{
+		{Number: fresh, Client: "key:alice"}, {Number: done, Client: "key:bob"}, {Number: failed, Client: "10.0.0.1"},
+		{Number: pending}, {Number: fresh, Client: "key:carol"},
+	}, at(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		n       int64
+		status  database.Status
+		created bool
+		client  string
+	}{
+		{fresh, database.StatusPending, true, "key:alice"},
+		{done, database.StatusDone, false, ""},
+		{failed, database.StatusPending, true, "10.0.0.1"},
+		{pending, database.StatusPending, false, ""},
+	}
+	if len(res) != len(want) {
+		t.Fatalf("%d results, want one per distinct number (%d)", len(res), len(want))
+	}
+	for i, w := range want {
+		r := res[i]
+		if r.Record.Number != w.n || r.Record.Status != w.status || r.Created != w.created || r.Record.Client != w.client {
+			t.Errorf("result %d: %d %s created=%v client=%q, want %d %s created=%v client=%q",
+				i, r.Record.Number, r.Record.Status, r.Created, r.Record.Client, w.n, w.status, w.created, w.client)
+		}
+	}
+	if got := get(t, f, fresh); got.CostUS != events.Cost(fresh).Microseconds() || got.CostUS <= 0 {
+		t.Errorf("cost of %d: %d µs, want events.Cost", fresh, got.CostUS)
+	}
+	if got := get(t, f, failed); got.Attempts != 0 || got.Error != "" || !got.RequestedAt.Equal(at(time.Hour)) {
+		t.Errorf("the failed number was not reset for a retry: %+v", got)
+	}
+	if res, err := f.RequestBatch(ctx, nil, at(0)); err != nil || len(res) != 0 {
+		t.Errorf("an empty batch: %v %v", res, err)
+	}
+}
+
+func testClaimBatch(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	pending, stale, live, done, failed, missing := newNumber(), newNumber(), newNumber(), newNumber(), newNumber(), newNumber()+2_000_000
+	for n, s := range map[int64]database.Status{pending: database.StatusPending, stale: database.StatusComputing,
+		live: database.StatusComputing, done: database.StatusDone, failed: database.StatusFailed} {
+		state(t, f, n, s)
+	}
+	// live's worker beat just now; stale's last beat is the claim at t0+1s.
+	must(t, f.Heartbeat(ctx, live, "w1", 0.5, at(time.Minute)))
+
+	claimed, err := f.ClaimBatch(ctx, []int64{pending, stale, live, done, failed, missing, pending}, "w2", at(time.Minute), at(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := numbers(claimed), []int64{pending, stale, missing}; !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want the pending, the stale and the missing %v", got, want)
+	}
+	for _, r := range claimed {
+		if r.Status != database.StatusComputing || r.Worker != "w2" || !r.HeartbeatAt.Equal(at(time.Minute)) {
+			t.Errorf("claimed row %+v", r)
+		}
+	}
+	if r := get(t, f, stale); r.Attempts != 2 {
+		t.Errorf("the stale row's attempts %d, want 2", r.Attempts)
+	}
+	if r := get(t, f, live); r.Worker != "w1" {
+		t.Errorf("the live row went to %s", r.Worker)
+	}
+	recs, err := f.GetMany(ctx, []int64{live, done, missing + 1})
+	if err != nil || !slices.Equal(numbers(recs), []int64{live, done}) {
+		t.Errorf("GetMany: %v %v", numbers(recs), err)
+	}
+}
+
+func testCompleteBatch(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	// Enough digits for two statements (maxBatchText is 4 MiB).
+	var cs []database.Completion
+	var ns []int64
+	for i := range 70 {
+		n := newNumber()
+		ns = append(ns, n)
+		state(t, f, n, database.StatusPending)
+		text := strings.Repeat(string(rune('1'+i%9)), 64<<10)
+		cs = append(cs, database.Completion{Number: n, Result: database.Result{
+			Checksum: "sum", Size: int64(len(text)), Digits: int64(len(text)), ComputeMS: 3, Text: text}})
+	}
+	stored, other := newNumber(), newNumber()
+	state(t, f, stored, database.StatusPending)
+	state(t, f, other, database.StatusPending)
+	cs = append(cs, database.Completion{Number: stored, Result: database.Result{Key: "factorials/x.txt", Bucket: "b", Checksum: "c", Size: 9, Digits: 9}})
+	cs = append(cs, database.Completion{Number: other, Result: database.Result{Key: "k", Checksum: "c", Size: 1, Digits: 1}})
+	claimed, err := f.ClaimBatch(ctx, append(slices.Clone(ns), stored), "w3", at(time.Hour), at(0))
+	if err != nil || len(claimed) != 71 {
+		t.Fatalf("claim: %d %v", len(claimed), err)
+	}
+
+	recs, err := f.CompleteBatch(ctx, "w3", cs, at(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := numbers(recs), append(slices.Clone(ns), stored); !slices.Equal(got, want) {
+		t.Fatalf("completed %d rows, want the 71 claimed by w3 (not %d)", len(got), other)
+	}
+	for i, n := range ns {
+		r := get(t, f, n)
+		if r.Status != database.StatusDone || r.Key != "" || r.Text != cs[i].Result.Text || r.Size != 64<<10 ||
+			r.Progress != 1 || r.AnnouncedAt != nil || !r.ComputedAt.Equal(at(2*time.Hour)) {
+			t.Fatalf("row %d after CompleteBatch: status %s key %q text %d bytes", n, r.Status, r.Key, len(r.Text))
+		}
+	}
+	if r := get(t, f, stored); r.Key != "factorials/x.txt" || r.Bucket != "b" || r.Text != "" || r.Status != database.StatusDone {
+		t.Errorf("stored result: %+v", r)
+	}
+	if r := get(t, f, other); r.Status != database.StatusPending {
+		t.Errorf("a number w3 did not hold was completed: %+v", r)
+	}
+}
+
+func testAnnounced(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	// Whatever the earlier cases completed is owed too: start from what is listed now.
+	owed, err := f.Unannounced(ctx, at(1000*time.Hour), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.MarkAnnounced(ctx, numbers(owed), at(0)))
+	a, b, c := newNumber(), newNumber(), newNumber()
+	for _, n := range []int64{a, b, c} {
+		state(t, f, n, database.StatusDone) // computed at t0+2s
+	}
+	if recs, err := f.Unannounced(ctx, at(time.Second), 10); err != nil || len(recs) != 0 {
+		t.Errorf("computed after the cut-off: %v %v", numbers(recs), err)
+	}
+	recs, err := f.Unannounced(ctx, at(time.Minute), 2)
+	if err != nil || !slices.Equal(numbers(recs), []int64{a, b}) {
+		t.Fatalf("Unannounced = %v %v, want the oldest two", numbers(recs), err)
+	}
+	must(t, f.MarkAnnounced(ctx, []int64{a, b}, at(time.Minute)))
+	if r := get(t, f, a); r.AnnouncedAt == nil || !r.AnnouncedAt.Equal(at(time.Minute)) {
+		t.Errorf("announced_at of %d: %v", a, r.AnnouncedAt)
+	}
+	recs, err = f.Unannounced(ctx, at(time.Minute), 10)
+	if err != nil || !slices.Equal(numbers(recs), []int64{c}) {
+		t.Fatalf("Unannounced after marking = %v %v, want %d", numbers(recs), err, c)
+	}
+	if _, err := f.Unannounced(ctx, at(time.Minute), 0); err == nil {
+		t.Error("a zero limit is no error")
+	}
+}

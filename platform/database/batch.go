@@ -1,0 +1,258 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/factorial-service/factorial/events"
+)
+
+// The batch operations do for many numbers what Request, Claim and Complete do for one, each
+// in one statement: with many clients at once (the API) and many small requests at once (the
+// calculator's small lane), one round trip and one commit serve them all. Under SQLite's
+// synchronous=FULL, each commit is a sync of the disk: batching is what makes it fast.
+
+// NewRequest is one request to record.
+type NewRequest struct {
+	Number int64
+	Client string // who asks: an API key id or a client address ("" when unknown)
+}
+
+// Requested is the outcome of one request: the record, and whether this call made it
+// pending (a new row, or a failed one reset for a retry).
+type Requested struct {
+	Record  Record
+	Created bool
+}
+
+// maxBatchText bounds the digits in one statement of CompleteBatch.
+const maxBatchText = 4 << 20
+
+// RequestBatch records the requests, as Request does each: new numbers are inserted pending,
+// failed ones are reset to pending, others are returned unchanged. The result has one entry
+// per distinct number, in the order of reqs (a repeated number is recorded once, for its
+// first request). Two statements whatever the batch: the insert, then a read of the numbers
+// it did not change.
+func (f *Factorials) RequestBatch(ctx context.Context, reqs []NewRequest, now time.Time) ([]Requested, error) {
+	reqs = distinct(reqs, func(r NewRequest) int64 { return r.Number })
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	now = dbTime(now)
+	var values strings.Builder
+	args := make([]any, 0, 6*len(reqs))
+	for i, r := range reqs {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, 'pending', ?, ?, ?, ?, ?)")
+		args = append(args, r.Number, events.Cost(r.Number).Microseconds(), r.Client, now, now, now)
+	}
+	var created []Record
+	err := f.db.NewRaw(`INSERT INTO factorials (number, status, cost_us, client, created_at, updated_at, requested_at)
+		VALUES `+values.String()+`
+		ON CONFLICT (number) DO UPDATE SET
+			status = 'pending', attempts = 0, progress = 0, error = '', worker = '',
+			started_at = NULL, heartbeat_at = NULL, checked_at = NULL,
+			cost_us = excluded.cost_us, client = excluded.client,
+			requested_at = excluded.requested_at, updated_at = excluded.updated_at
+		WHERE factorials.status = 'failed'
+		RETURNING `+columns, args...).Scan(ctx, &created)
+	if err != nil {
+		return nil, fmt.Errorf("request %d factorials: %w", len(reqs), err)
+	}
+	byNumber := make(map[int64]Requested, len(reqs))
+	for _, rec := range created {
+		byNumber[rec.Number] = Requested{Record: rec.utc(), Created: true}
+	}
+	var rest []int64
+	for _, r := range reqs {
+		if _, ok := byNumber[r.Number]; !ok {
+			rest = append(rest, r.Number)
+		}
+	}
+	existing, err := f.GetMany(ctx, rest)
+	if err != nil {
+		return nil, fmt.Errorf("request %d factorials: %w", len(reqs), err)
+	}
+	for _, rec := range existing {
+		byNumber[rec.Number] = Requested{Record: rec}
+	}
+	out := make([]Requested, 0, len(reqs))
+	for _, r := range reqs {
+		res, ok := byNumber[r.Number]
+		if !ok {
+			// Only a row deleted between the two statements; nothing deletes rows.
+			return nil, fmt.Errorf("request factorial %d: the row vanished", r.Number)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// GetMany returns the records of the numbers that have one, in no particular order.
+func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) {
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	var recs []Record
+	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials WHERE number IN (?)`, bun.In(ns)).Scan(ctx, &recs)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get %d factorials: %w", len(ns), err)
+	}
+	for i := range recs {
+		recs[i] = recs[i].utc()
+	}
+	return recs, nil
+}
+
+// ClaimBatch claims each of ns for worker as Claim does, in one statement, and returns the
+// rows it claimed; the others are done, failed, or computing by a live worker.
+func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]Record, error) {
+	ns = distinct(ns, func(n int64) int64 { return n })
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	now = dbTime(now)
+	var values strings.Builder
+	args := make([]any, 0, 8*len(ns)+1)
+	for i, n := range ns {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, 'computing', 1, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, n, worker, events.Cost(n).Microseconds(), now, now, now, now, now)
+	}
+	args = append(args, dbTime(staleBefore))
+	var claimed []Record
+	err := f.db.NewRaw(`INSERT INTO factorials
+			(number, status, attempts, worker, cost_us, created_at, updated_at, requested_at, started_at, heartbeat_at)
+		VALUES `+values.String()+`
+		ON CONFLICT (number) DO UPDATE SET
+			status = 'computing', worker = excluded.worker, attempts = factorials.attempts + 1,
+			progress = 0, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+			updated_at = excluded.updated_at
+		WHERE factorials.status = 'pending'
+		   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < ?))
+		RETURNING `+columns, args...).Scan(ctx, &claimed)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("claim %d factorials for %s: %w", len(ns), worker, err)
+	}
+	for i := range claimed {
+		claimed[i] = claimed[i].utc()
+	}
+	return claimed, nil
+}
+
+// Completion is the result of one number, for CompleteBatch.
+type Completion struct {
+	Number int64
+	Result Result
+}
+
+// CompleteBatch records the results as Complete does each, in as few statements as the
+// digits allow (at most maxBatchText of them per statement), and returns the rows it
+// completed; a number worker no longer holds is left out.
+func (f *Factorials) CompleteBatch(ctx context.Context, worker string, cs []Completion, now time.Time) ([]Record, error) {
+	cs = distinct(cs, func(c Completion) int64 { return c.Number })
+	now = dbTime(now)
+	var done []Record
+	for len(cs) > 0 {
+		size, k := 0, 0
+		for k < len(cs) && (k == 0 || size+len(cs[k].Result.Text) <= maxBatchText) {
+			size += len(cs[k].Result.Text)
+			k++
+		}
+		recs, err := f.completeChunk(ctx, worker, cs[:k], now)
+		if err != nil {
+			return done, err
+		}
+		done = append(done, recs...)
+		cs = cs[k:]
+	}
+	return done, nil
+}
+
+func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Completion, now time.Time) ([]Record, error) {
+	var values strings.Builder
+	args := make([]any, 0, 8*len(cs)+3)
+	for i, c := range cs {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		r := c.Result
+		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, c.Number, r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, r.Text)
+	}
+	args = append(args, now, now, worker)
+	// The values' columns have names of their own, so that RETURNING's are not ambiguous.
+	var recs []Record
+	err := f.db.NewRaw(`WITH v (v_number, v_key, v_bucket, v_checksum, v_size, v_digits, v_ms, v_text) AS (VALUES `+values.String()+`)
+		UPDATE factorials SET status = 'done', progress = 1, "key" = v_key, bucket = v_bucket,
+			checksum = v_checksum, size = v_size, digits = v_digits, compute_ms = v_ms, result_text = v_text,
+			error = '', computed_at = ?, updated_at = ?, announced_at = NULL
+		FROM v
+		WHERE factorials.number = v_number AND factorials.status = 'computing' AND factorials.worker = ?
+		RETURNING `+columns, args...).Scan(ctx, &recs)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
+	}
+	for i := range recs {
+		recs[i] = recs[i].utc()
+	}
+	return recs, nil
+}
+
+// MarkAnnounced records that JetStream took the factorial.computed of each done number of
+// ns (the outbox: until then the reconciler announces it again).
+func (f *Factorials) MarkAnnounced(ctx context.Context, ns []int64, now time.Time) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	_, err := f.db.NewRaw(`UPDATE factorials SET announced_at = ?
+		WHERE number IN (?) AND status = 'done' AND announced_at IS NULL`, dbTime(now), bun.In(ns)).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("mark %d factorials announced: %w", len(ns), err)
+	}
+	return nil
+}
+
+// Unannounced lists done rows computed before `before` whose factorial.computed JetStream
+// has not taken yet, oldest first, at most limit (which must be positive).
+func (f *Factorials) Unannounced(ctx context.Context, before time.Time, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list unannounced factorials: limit %d is not positive", limit)
+	}
+	var recs []Record
+	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials
+		WHERE status = 'done' AND announced_at IS NULL AND computed_at < ?
+		ORDER BY computed_at, number LIMIT ?`, dbTime(before), limit).Scan(ctx, &recs)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("list unannounced factorials: %w", err)
+	}
+	for i := range recs {
+		recs[i] = recs[i].utc()
+	}
+	return recs, nil
+}
+
+// distinct keeps the first of the elements with the same key, in order.
+func distinct[T any](xs []T, key func(T) int64) []T {
+	seen := make(map[int64]bool, len(xs))
+	out := slices.DeleteFunc(slices.Clone(xs), func(x T) bool {
+		k := key(x)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
+	return out
+}

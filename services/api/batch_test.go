@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/migrations/dbtest"
+	"github.com/factorial-service/factorial/platform/database"
+)
+
+// countingRecorder is the real repository, counting its statements and slowed down as a
+// disk sync would.
+type countingRecorder struct {
+	*database.Factorials
+	calls   atomic.Int32
+	biggest atomic.Int32
+	delay   time.Duration
+	err     error
+}
+
+func (c *countingRecorder) RequestBatch(ctx context.Context, reqs []database.NewRequest, now time.Time) ([]database.Requested, error) {
+	c.calls.Add(1)
+	for {
+		b := c.biggest.Load()
+		if int32(len(reqs)) <= b || c.biggest.CompareAndSwap(b, int32(len(reqs))) {
+			break
+		}
+	}
+	time.Sleep(c.delay)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.Factorials.RequestBatch(ctx, reqs, now)
+}
+
+// Many concurrent requests are recorded by a few statements, each gets its own record, and
+// of the requests for one number exactly one made it pending.
+func TestConcurrentRequestsShareStatements(t *testing.T) {
+	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 20 * time.Millisecond}
+	b := &requestBatcher{records: rec}
+	const clients = 300
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			n := int64(i % 100) // three requests per number
+			r, made, err := b.request(t.Context(), n, "client")
+			if err != nil || r.Number != n || r.Status != database.StatusPending {
+				t.Errorf("request %d: %+v %v", n, r, err)
+			}
+			if made {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if created.Load() != 100 {
+		t.Errorf("%d requests made a number pending, want one per number (100)", created.Load())
+	}
+	if calls := rec.calls.Load(); calls > clients/10 {
+		t.Errorf("%d statements for %d concurrent requests (largest batch %d), want them shared", calls, clients, rec.biggest.Load())
+	}
+	t.Logf("%d requests in %d statements, largest batch %d", clients, rec.calls.Load(), rec.biggest.Load())
+}
+
+// A failed statement fails every request in it, with the database's error; a caller that
+// leaves does not wait for the statement.
+func TestRequestBatchErrorsAndLeavers(t *testing.T) {
+	boom := errors.New("database is down")
+	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 300 * time.Millisecond, err: boom}
+	b := &requestBatcher{records: rec}
+	var wg sync.WaitGroup
+	for n := range int64(10) {
+		wg.Go(func() {
+			if _, _, err := b.request(t.Context(), n, ""); !errors.Is(err, boom) {
+				t.Errorf("request %d: %v, want the database's error", n, err)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, _, err := b.request(ctx, 99, ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a caller whose deadline passes: %v", err)
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("the caller waited %v past its deadline", took)
+	}
+	wg.Wait()
+}
+
+func TestClientID(t *testing.T) {
+	r := httptest.NewRequest("POST", "/api/v1/factorial", nil)
+	r.RemoteAddr = "192.0.2.7:51234"
+	if got := clientID(r); got != "192.0.2.7" {
+		t.Errorf("clientID = %q, want the remote host", got)
+	}
+	r.RemoteAddr = "[2001:db8::1]:443"
+	if got := clientID(r); got != "2001:db8::1" {
+		t.Errorf("clientID = %q, want the remote IPv6 host", got)
+	}
+	r = r.WithContext(withClient(r.Context(), "key:ops"))
+	if got := clientID(r); got != "key:ops" {
+		t.Errorf("clientID = %q, want the identity the middleware set", got)
+	}
+}

@@ -1,0 +1,225 @@
+package calculator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
+)
+
+// smallChunk is how much computing the small lane does before it records and announces what
+// it has: a batch of 128 requests of n near 20,000 is a couple of hundred milliseconds of
+// work, and the first ones need not wait for the last.
+const smallChunk = 20 * time.Millisecond
+
+// handleSmall handles a batch of the small lane: the requests are claimed in one statement,
+// computed one after the other in this goroutine, completed in one statement per chunk, their
+// factorial.computed published together, and acked.
+func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
+	var reqs []request
+	for _, m := range msgs {
+		req, kind, reason := w.read(m)
+		switch {
+		case kind != "":
+			w.deadLetter(ctx, m, kind, reason, w.log)
+		case req.n > w.maxNumber:
+			w.outOfRange(ctx, req, w.log.With("number", req.n, "lane", req.lane))
+		default:
+			reqs = append(reqs, req)
+		}
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	ns := make([]int64, len(reqs))
+	for i, r := range reqs {
+		ns[i] = r.n
+	}
+	now := w.now()
+	claimed, err := w.records.ClaimBatch(ctx, ns, w.id, now, now.Add(-w.lease))
+	if err != nil {
+		// The database is down or slow: try again later; never mark anything failed for it.
+		w.log.Warn("claim a batch", "count", len(ns), "err", err)
+		for _, r := range reqs {
+			w.metrics.outcome(r.lane, "retry")
+			_ = r.msg.NakWithDelay(w.retryDelay)
+		}
+		return
+	}
+	byNumber := make(map[int64]database.Record, len(claimed))
+	for _, rec := range claimed {
+		byNumber[rec.Number] = rec
+	}
+
+	// The first request of each claimed number computes it; the others (not claimed, or a
+	// second copy in this batch) are skipped as duplicates of what stands.
+	var mine, others []request
+	for _, r := range reqs {
+		if _, ok := byNumber[r.n]; ok {
+			mine = append(mine, r)
+			delete(byNumber, r.n)
+		} else {
+			others = append(others, r)
+		}
+	}
+	w.skipMany(ctx, others)
+
+	var chunk []smallResult
+	started := time.Now()
+	for i, req := range mine {
+		log := w.log.With("number", req.n, "lane", req.lane, "delivery", req.copies)
+		if ctx.Err() != nil {
+			for _, r := range mine[i:] {
+				w.giveBack(ctx, r, ctx.Err(), log)
+			}
+			break
+		}
+		rec := claimedRecord(claimed, req.n)
+		if rec.Attempts > w.maxAttempts {
+			w.fail(ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
+			continue
+		}
+		start := time.Now()
+		res, err := w.computeSmall(ctx, req.n)
+		if err != nil {
+			w.giveBack(ctx, req, err, log)
+			continue
+		}
+		w.metrics.seconds.WithLabelValues(string(req.lane)).Observe(time.Since(start).Seconds())
+		chunk = append(chunk, smallResult{req, res})
+		if time.Since(started) >= smallChunk {
+			w.finishSmall(ctx, chunk)
+			chunk, started = nil, time.Now()
+		}
+	}
+	w.finishSmall(ctx, chunk)
+}
+
+type smallResult struct {
+	req request
+	res database.Result
+}
+
+func claimedRecord(claimed []database.Record, n int64) database.Record {
+	for _, r := range claimed {
+		if r.Number == n {
+			return r
+		}
+	}
+	return database.Record{}
+}
+
+// skipMany handles the deliveries of a batch that did not get a claim, as skip does each.
+func (w *worker) skipMany(ctx context.Context, reqs []request) {
+	if len(reqs) == 0 {
+		return
+	}
+	ns := make([]int64, len(reqs))
+	for i, r := range reqs {
+		ns[i] = r.n
+	}
+	recs, err := w.records.GetMany(ctx, ns)
+	if err != nil {
+		w.log.Warn("read the records of duplicates", "err", err)
+		for _, r := range reqs {
+			_ = r.msg.NakWithDelay(w.retryDelay)
+		}
+		return
+	}
+	byNumber := make(map[int64]database.Record, len(recs))
+	for _, rec := range recs {
+		byNumber[rec.Number] = rec
+	}
+	for _, r := range reqs {
+		rec, ok := byNumber[r.n]
+		if !ok {
+			rec.Status = database.StatusComputing // claimed by this very batch: not finished yet
+		}
+		w.skip(ctx, r, rec, w.log.With("number", r.n, "lane", r.lane))
+	}
+}
+
+// computeSmall computes n! in this goroutine, checks it, and returns the result with the
+// digits in the record or, when they are more than rowMax bytes, stored as an object.
+func (w *worker) computeSmall(ctx context.Context, n int64) (database.Result, error) {
+	start := time.Now()
+	var text []byte
+	if small, ok := w.engine.(SmallEngine); ok {
+		text = small.AppendText(nil, uint64(n))
+	} else {
+		var buf bytes.Buffer
+		if _, err := w.engine.Write(ctx, uint64(n), &buf, func(float64) {}); err != nil {
+			return database.Result{}, fmt.Errorf("engine: %w", err)
+		}
+		text = buf.Bytes()
+	}
+	elapsed := time.Since(start)
+	check := newTextCheck()
+	_, _ = check.Write(text)
+	size := int64(len(text))
+	checksum, err := check.verify(n, size, size)
+	if err != nil {
+		return database.Result{}, err
+	}
+	res := database.Result{Checksum: checksum, Size: size, Digits: size, ComputeMS: elapsed.Milliseconds()}
+	if size <= w.rowMax {
+		res.Text = string(text)
+		return res, nil
+	}
+	key := ResultKey(n)
+	if _, err := w.store.Put(ctx, key, bytes.NewReader(text)); err != nil {
+		return database.Result{}, fmt.Errorf("store %s: %w", key, err)
+	}
+	if err := w.verifyStored(ctx, key, checksum); err != nil {
+		return database.Result{}, err
+	}
+	res.Key, res.Bucket = key, w.store.Bucket()
+	return res, nil
+}
+
+// finishSmall records a chunk of results in one statement, publishes their
+// factorial.computed together, and acks their deliveries.
+func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
+	if len(chunk) == 0 {
+		return
+	}
+	cs := make([]database.Completion, len(chunk))
+	for i, c := range chunk {
+		cs[i] = database.Completion{Number: c.req.n, Result: c.res}
+	}
+	// Recorded even when shutting down: the work is done, and the claims are ours.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	recs, err := w.records.CompleteBatch(rctx, w.id, cs, w.now())
+	if err != nil {
+		for _, c := range chunk {
+			w.giveBack(ctx, c.req, fmt.Errorf("record the result of %d: %w", c.req.n, err), w.log.With("number", c.req.n))
+		}
+		return
+	}
+	done := make(map[int64]bool, len(recs))
+	msgs := make([]natsbus.Msg, 0, len(recs))
+	for _, rec := range recs {
+		done[rec.Number] = true
+		if m, err := computedMsg(rec); err == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	if errs, failed := w.pub.PublishAll(rctx, msgs); failed > 0 {
+		w.log.Warn("publish factorial.computed", "failed", failed, "of", len(msgs), "err", natsbus.FirstError(errs))
+	}
+	for _, c := range chunk {
+		if done[c.req.n] {
+			w.metrics.outcome(c.req.lane, "done")
+		} else {
+			w.log.Warn("another calculator took this number over; its result stands", "number", c.req.n)
+			w.metrics.outcome(c.req.lane, "duplicate")
+		}
+		_ = c.req.msg.Ack()
+	}
+}
