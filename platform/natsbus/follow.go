@@ -42,7 +42,7 @@ func newFollower(nc *nats.Conn, topo topology, handle func(context.Context, jets
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return &Follower{js: js, topo: topo, log: log, handle: handle, every: every,
-		err: errors.New("not following the events yet"), following: make(chan struct{})}, nil
+		err: reason("not following the events yet"), following: make(chan struct{})}, nil
 }
 
 // Ready reports whether the follower follows the stream, for /readyz.
@@ -71,10 +71,10 @@ func (f *Follower) Run(ctx context.Context) error {
 	for {
 		err := f.follow(ctx, &pos)
 		if ctx.Err() != nil {
-			f.set(errors.New("stopped following the events"))
+			f.set(reason("stopped following the events"))
 			return nil
 		}
-		f.set(fmt.Errorf("events: %s", describe(err)))
+		f.set(reason("events: %s", describe(err)))
 		f.log.Debug("following the events again", "err", err)
 		select {
 		case <-ctx.Done():

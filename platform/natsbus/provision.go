@@ -152,13 +152,11 @@ func (s *Supervisor) Ready(context.Context) error {
 	// (partErr, describe), so /readyz may show them.
 	switch {
 	case s.checkedAt.IsZero():
-		return health.Reason("stream " + s.topo.stream + ": not checked yet")
+		return reason("stream %s: not checked yet", s.topo.stream)
 	case time.Since(s.checkedAt) > 3*s.every+checkTimeout:
-		return health.Reason(fmt.Sprintf("stream %s: no answer from JetStream for %s", s.topo.stream, time.Since(s.checkedAt).Round(time.Second)))
-	case s.status != nil:
-		return health.Reason(s.status.Error())
+		return reason("stream %s: no answer from JetStream for %s", s.topo.stream, time.Since(s.checkedAt).Round(time.Second))
 	}
-	return nil
+	return s.status
 }
 
 // checkTimeout bounds one check: every JetStream request in it shares this deadline.
@@ -188,7 +186,7 @@ func (s *Supervisor) check(ctx context.Context) error {
 		return err
 	}
 	if noLeader(info.Cluster) {
-		return fmt.Errorf("stream %s: no leader", s.topo.stream)
+		return reason("stream %s: no leader", s.topo.stream)
 	}
 	s.mu.Lock()
 	if !info.Created.Equal(s.created) {
@@ -205,7 +203,7 @@ func (s *Supervisor) check(ctx context.Context) error {
 			return err
 		}
 		if noLeader(ci.Cluster) {
-			return fmt.Errorf("consumer %s: no leader", lane.Durable())
+			return reason("consumer %s: no leader", lane.Durable())
 		}
 		s.mu.Lock()
 		s.floors[lane] = ci.AckFloor.Stream
@@ -291,7 +289,7 @@ func (s *Supervisor) consumer(ctx context.Context, lane events.Lane, stream *jet
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		if !s.layout.owner() {
-			return nil, fmt.Errorf("consumer %s: missing", name)
+			return nil, reason("consumer %s: missing", name)
 		}
 		want := s.consumerConfig(lane)
 		s.startAt(&want, lane, stream, freshStream)
@@ -388,7 +386,7 @@ func (s *Supervisor) removeLegacy(ctx context.Context) {
 // two, what is wrong with it.
 func (s *Supervisor) partErr(part, op string, err error) error {
 	s.log.Debug("JetStream check", "part", part, "op", op, "err", err)
-	return fmt.Errorf("%s: %s", part, describe(err))
+	return reason("%s: %s", part, describe(err))
 }
 
 // describe says in a few words why a JetStream request failed, without the client's
@@ -410,6 +408,11 @@ func describe(err error) string {
 	}
 	return "unavailable"
 }
+
+// reason is an error whose message /readyz may show as it is (health.Reason): every error
+// this package reports for readiness names the part and says what is wrong in words of its
+// own, never the client's or the server's text.
+func reason(format string, args ...any) error { return health.Reason(fmt.Sprintf(format, args...)) }
 
 // noLeader reports whether a clustered stream or consumer has lost its leader.
 func noLeader(ci *jetstream.ClusterInfo) bool { return ci != nil && ci.Leader == "" }

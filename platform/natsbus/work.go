@@ -156,9 +156,9 @@ func (w *Worker) Ready(context.Context) error {
 	defer w.mu.Unlock()
 	switch {
 	case w.err != nil && time.Since(w.errAt) > fetchGrace:
-		return fmt.Errorf("consumer %s: cannot fetch: %s", w.durable, describe(w.err))
+		return reason("consumer %s: cannot fetch: %s", w.durable, describe(w.err))
 	case !w.okOnce:
-		return fmt.Errorf("consumer %s: not fetched from yet", w.durable)
+		return reason("consumer %s: not fetched from yet", w.durable)
 	}
 	return nil
 }
