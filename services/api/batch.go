@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -108,25 +106,4 @@ func (b *requestBatcher) record(batch []*waitingRequest) {
 		}
 		w.done <- out
 	}
-}
-
-type clientKey struct{}
-
-// withClient returns ctx carrying who a request comes from (an API key id where keys are
-// on), for per-client limits; the authentication middleware sets it.
-func withClient(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, clientKey{}, id)
-}
-
-// clientID is who r comes from: what the middleware put in its context (withClient), or else
-// its remote address (the host, without the port).
-func clientID(r *http.Request) string {
-	if id, ok := r.Context().Value(clientKey{}).(string); ok && id != "" {
-		return id
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
