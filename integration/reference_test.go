@@ -17,12 +17,15 @@ import (
 // The numbers asked for: how many, and the largest (the services' MAX_NUMBER too).
 const (
 	numberCount = 300
-	maxNumber   = 20000
-	smallMax    = 3000 // most numbers are at most this
+	maxNumber   = 30000
+	smallMax    = 3000  // most numbers are at most this
+	rowMax      = 65536 // RESULT_ROW_MAX_BYTES's default: smaller results live in their row
 )
 
 // edgeNumbers are always asked for: the reference vectors up to 10000 and a few large ones.
-var edgeNumbers = []int64{0, 1, 2, 3, 4, 5, 10, 20, 21, 25, 100, 170, 171, 1000, 9999, 10000, 12345, 15000, 17389, maxNumber}
+// 17,389! is the last below rowMax, 20,000 the largest of the small lane (stored as an
+// object), 25,000 and maxNumber are of the large lane.
+var edgeNumbers = []int64{0, 1, 2, 3, 4, 5, 10, 20, 21, 25, 100, 170, 171, 1000, 9999, 10000, 12345, 15000, 17389, 17390, 20000, 20001, 25000, maxNumber}
 
 // chooseNumbers returns numberCount distinct numbers, ascending: the edge numbers and
 // pseudo-random small ones (the same every run).
