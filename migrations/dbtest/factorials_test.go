@@ -34,7 +34,7 @@ func TestFactorials(t *testing.T) {
 		t.Run("Complete", func(t *testing.T) { testComplete(t, f) })
 		t.Run("Release", func(t *testing.T) { testRelease(t, f) })
 		t.Run("Fail", func(t *testing.T) { testFail(t, f) })
-		t.Run("Touch", func(t *testing.T) { testTouch(t, f) })
+		t.Run("Checked", func(t *testing.T) { testChecked(t, f) })
 		t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 	})
 }
@@ -440,31 +440,58 @@ func testStuck(t *testing.T, f *database.Factorials) {
 	})
 }
 
-func testTouch(t *testing.T, f *database.Factorials) {
-	now := at(7 * time.Second)
-	for _, tc := range []struct {
-		name      string
-		from      database.Status
-		wantReqAt time.Time
-	}{
-		{"pending gets a new RequestedAt", database.StatusPending, now},
-		{"computing is left alone", database.StatusComputing, at(0)},
-		{"done is left alone", database.StatusDone, at(0)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := newNumber()
-			state(t, f, n, tc.from)
-			if err := f.Touch(t.Context(), n, now); err != nil {
-				t.Fatal(err)
-			}
-			wantTime(t, "RequestedAt", get(t, f, n).RequestedAt, tc.wantReqAt)
-		})
+func testChecked(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	// A window of its own, as testStuck's.
+	base := 2000 * time.Hour
+	p, c, d := newNumber(), newNumber(), newNumber()
+	must(t, err3(f.Request(ctx, p, at(base))))
+	must(t, err3(f.Request(ctx, c, at(base))))
+	if _, ok, err := f.Claim(ctx, c, "w", at(base), at(0)); err != nil || !ok {
+		t.Fatalf("claim: %v", err)
 	}
-	t.Run("missing row is no error", func(t *testing.T) {
-		if err := f.Touch(t.Context(), newNumber(), now); err != nil {
+	state(t, f, d, database.StatusDone)
+	cutoff := at(base + time.Minute)
+	stuck := func() []int64 {
+		recs, err := f.Stuck(ctx, cutoff, cutoff, 1000)
+		if err != nil {
 			t.Fatal(err)
 		}
-	})
+		var got []int64
+		for _, r := range recs {
+			if r.Number == p || r.Number == c {
+				got = append(got, r.Number)
+			}
+		}
+		return got
+	}
+	if got := stuck(); !equalInts(got, []int64{p, c}) {
+		t.Fatalf("stuck before the check = %v, want %v", got, []int64{p, c})
+	}
+	must(t, f.Checked(ctx, []int64{p, c, d, newNumber()}, at(base+90*time.Second)))
+	if got := stuck(); len(got) != 0 {
+		t.Errorf("stuck after a check since the cutoff = %v, want none", got)
+	}
+	if r := get(t, f, p); !r.RequestedAt.Equal(at(base)) || r.CheckedAt == nil {
+		t.Errorf("checking changed RequestedAt or left no mark: %+v", r)
+	}
+	if r := get(t, f, d); r.CheckedAt != nil {
+		t.Errorf("a done row was marked checked")
+	}
+	later := at(base + 2*time.Minute) // the check at 90 s is before this cutoff
+	recs, err := f.Stuck(ctx, later, later, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range recs {
+		if r.Number == p || r.Number == c {
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Errorf("checked rows not listed again once they waited once more (%d of 2)", seen)
+	}
 }
 
 func testConcurrency(t *testing.T, f *database.Factorials) {

@@ -123,19 +123,21 @@ func (f *Factorials) Get(ctx context.Context, n int64) (Record, error) {
 	return rec.utc(), nil
 }
 
-// Stuck lists the rows to publish again: pending with RequestedAt before pendingBefore, and
-// computing with HeartbeatAt before staleBefore; oldest first (by RequestedAt for pending,
-// HeartbeatAt for computing), at most limit (which must be positive).
+// Stuck lists the rows the reconciler looks at: pending since before pendingBefore, and
+// computing with a heartbeat older than staleBefore; each not checked (Checked) since before
+// pendingBefore. Oldest first (by when it became pending, or its last heartbeat), at most
+// limit (which must be positive).
 func (f *Factorials) Stuck(ctx context.Context, pendingBefore, staleBefore time.Time, limit int) ([]Record, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("list stuck factorials: limit %d is not positive", limit)
 	}
 	var recs []Record
+	pb := dbTime(pendingBefore)
 	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials
-		WHERE (status = 'pending' AND requested_at < ?)
-		   OR (status = 'computing' AND (heartbeat_at IS NULL OR heartbeat_at < ?))
+		WHERE (status = 'pending' AND requested_at < ? AND (checked_at IS NULL OR checked_at < ?))
+		   OR (status = 'computing' AND (heartbeat_at IS NULL OR heartbeat_at < ?) AND (checked_at IS NULL OR checked_at < ?))
 		ORDER BY CASE WHEN status = 'pending' THEN requested_at ELSE heartbeat_at END, number
-		LIMIT ?`, dbTime(pendingBefore), dbTime(staleBefore), limit).Scan(ctx, &recs)
+		LIMIT ?`, pb, pb, dbTime(staleBefore), pb, limit).Scan(ctx, &recs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list stuck factorials: %w", err)
 	}
@@ -145,15 +147,18 @@ func (f *Factorials) Stuck(ctx context.Context, pendingBefore, staleBefore time.
 	return recs, nil
 }
 
-// Touch sets RequestedAt to now for a pending row, after the reconciler published it again,
-// so it is not listed by Stuck again until it has waited once more. Rows in any other state,
-// and missing rows, are left alone without error.
-func (f *Factorials) Touch(ctx context.Context, n int64, now time.Time) error {
-	now = dbTime(now)
-	_, err := f.db.NewRaw(`UPDATE factorials SET requested_at = ?, updated_at = ?
-		WHERE number = ? AND status = 'pending'`, now, now, n).Exec(ctx)
+// Checked records that the reconciler looked at the pending or computing rows of ns now
+// (found their request held by JetStream, or published it again), so Stuck leaves them out
+// until they have waited once more. Rows in any other state, and missing rows, are left
+// alone without error.
+func (f *Factorials) Checked(ctx context.Context, ns []int64, now time.Time) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	_, err := f.db.NewRaw(`UPDATE factorials SET checked_at = ?
+		WHERE number IN (?) AND status IN ('pending', 'computing')`, dbTime(now), bun.In(ns)).Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("touch factorial %d: %w", n, err)
+		return fmt.Errorf("mark %d factorials checked: %w", len(ns), err)
 	}
 	return nil
 }

@@ -104,6 +104,7 @@ type Service struct {
 	fetch   map[events.Lane]*natsbus.Worker
 	worker  *worker
 	recon   *reconciler
+	ann     *announcer
 	running chan struct{}
 }
 
@@ -156,14 +157,19 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		}
 	}
 
+	lookup, err := natsbus.NewLookup(pubConn)
+	if err != nil {
+		return nil, err
+	}
 	m := newMetrics(d.Registry)
+	s.ann = newAnnouncer(d.Records, log, now)
 	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
-		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, now: now,
+		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, announced: s.ann, now: now,
 	}
 	s.recon = &reconciler{
-		records: d.Records, pub: pub, log: log, every: cfg.ReconcileEvery,
+		records: d.Records, lookup: lookup, pub: pub, log: log, metrics: m, every: cfg.ReconcileEvery,
 		pendingAfter: cfg.PendingAfter, lease: cfg.Lease, now: now,
 	}
 	ok = true
@@ -197,6 +203,12 @@ func (s *Service) Running() <-chan struct{} { return s.running }
 // their records released for another replica, and the connections are closed.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.conns.Close()
+	// The announcer outlives the slots: it records what they announced until they stop.
+	annCtx, stopAnn := context.WithCancel(context.WithoutCancel(ctx))
+	var annDone sync.WaitGroup
+	annDone.Go(func() { s.ann.run(annCtx) })
+	defer annDone.Wait()
+	defer stopAnn()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.sup.Run(ctx) })

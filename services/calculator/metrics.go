@@ -12,6 +12,7 @@ type metrics struct {
 	inFlight    prometheus.Gauge
 	progress    prometheus.Gauge
 	deadLetters *prometheus.CounterVec
+	reconciled  *prometheus.CounterVec
 }
 
 // outcomes of a delivery, each a series from the start.
@@ -41,7 +42,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Deliveries set aside on factorial.deadletter, by kind: subject, payload, mismatch (payload and subject disagree), out_of_range.",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress, m.deadLetters)
+	m.reconciled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "factorial_calculator_reconciled_total",
+		Help: "What the reconciler did: republished (a request JetStream had lost), held (a stuck request JetStream still holds: nothing published), announced (a result whose factorial.computed was owed).",
+	}, []string{"action"})
+	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress, m.deadLetters, m.reconciled)
+	for _, action := range []string{"republished", "held", "announced"} {
+		m.reconciled.WithLabelValues(action)
+	}
 	for _, lane := range events.Lanes {
 		for _, o := range outcomes {
 			m.outcomes.WithLabelValues(string(lane), o)

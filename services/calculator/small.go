@@ -203,16 +203,22 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 		return
 	}
 	done := make(map[int64]bool, len(recs))
-	msgs := make([]natsbus.Msg, 0, len(recs))
-	for _, rec := range recs {
+	msgs := make([]natsbus.Msg, len(recs))
+	for i, rec := range recs {
 		done[rec.Number] = true
-		if m, err := computedMsg(rec); err == nil {
-			msgs = append(msgs, m)
+		msgs[i], _ = computedMsg(rec) // a done record always encodes
+	}
+	errs, failed := w.pub.PublishAll(rctx, msgs)
+	if failed > 0 {
+		w.log.Warn("publish factorial.computed; the reconciler will announce them", "failed", failed, "of", len(msgs), "err", natsbus.FirstError(errs))
+	}
+	announced := make([]int64, 0, len(recs))
+	for i, err := range errs {
+		if err == nil {
+			announced = append(announced, recs[i].Number)
 		}
 	}
-	if errs, failed := w.pub.PublishAll(rctx, msgs); failed > 0 {
-		w.log.Warn("publish factorial.computed", "failed", failed, "of", len(msgs), "err", natsbus.FirstError(errs))
-	}
+	w.announced.done(announced...)
 	for _, c := range chunk {
 		if done[c.req.n] {
 			w.metrics.outcome(c.req.lane, "done")

@@ -99,6 +99,7 @@ type worker struct {
 	beat        time.Duration // how often progress and the heartbeats are recorded
 	retryDelay  time.Duration // before a delivery that failed is tried again
 	rowMax      int64         // results of at most this many bytes live in the database row
+	announced   *announcer    // records which announcements JetStream took
 	now         func() time.Time
 }
 
@@ -243,26 +244,15 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 	}
 }
 
-// reannounceWithin is how recent a result must be to be announced again on a duplicate
-// delivery: long enough to cover a crash between recording and publishing, short enough that
-// replaying an old stream does not announce every result ever computed.
-const reannounceWithin = time.Hour
-
 // skip handles a delivery for a number this worker could not claim. A finished number's
-// delivery is acked (a recently done one is announced again: the first announcement may have
-// been lost between recording and publishing, and JetStream drops the copy if it was not). A
-// number another calculator is computing keeps its message: it comes back after the lease,
-// so it is still there if that calculator dies.
+// delivery is acked (an announcement that was lost is the reconciler's: the announced mark
+// says which). A number another calculator is computing keeps its message: it comes back
+// after the lease, so it is still there if that calculator dies.
 func (w *worker) skip(ctx context.Context, req request, rec database.Record, log *slog.Logger) {
 	log.Debug("not claimed", "status", rec.Status)
 	w.metrics.outcome(req.lane, "duplicate")
 	switch rec.Status {
-	case database.StatusDone:
-		if rec.ComputedAt != nil && w.now().Sub(*rec.ComputedAt) < reannounceWithin {
-			w.announce(ctx, rec, log)
-		}
-		_ = req.msg.Ack()
-	case database.StatusFailed:
+	case database.StatusDone, database.StatusFailed:
 		_ = req.msg.Ack()
 	default:
 		_ = req.msg.NakWithDelay(w.lease)
@@ -314,16 +304,20 @@ func computedMsg(rec database.Record) (natsbus.Msg, error) {
 		ID: fmt.Sprintf("computed/%d/%s", rec.Number, rec.Checksum[:min(16, len(rec.Checksum))])}, nil
 }
 
+// announce publishes rec's factorial.computed; if JetStream does not take it, the reconciler
+// announces it later.
 func (w *worker) announce(ctx context.Context, rec database.Record, log *slog.Logger) {
 	msg, err := computedMsg(rec)
 	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 		defer cancel()
 		err = w.pub.Publish(pctx, msg)
 	}
 	if err != nil {
-		log.Warn("publish factorial.computed", "err", err)
+		log.Warn("publish factorial.computed; the reconciler will announce it", "err", err)
+		return
 	}
+	w.announced.done(rec.Number)
 }
 
 var errLostClaim = errors.New("claim lost to another calculator")

@@ -1,0 +1,266 @@
+package calculator
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/migrations/dbtest"
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/natsbus"
+)
+
+// reconcileRig is a reconciler over an in-process NATS server and SQLite, with no calculator
+// consuming: what it finds in the stream stays there.
+type reconcileRig struct {
+	r       *reconciler
+	records *database.Factorials
+	js      jetstream.JetStream
+	pub     *natsbus.Publisher
+	url     string
+	clock   atomic.Int64 // unix nanoseconds
+}
+
+func newReconcileRig(t *testing.T) *reconcileRig {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	pub, err := natsbus.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.Provision(t.Context(), pub.JetStream(), natsbus.Layout{Replicas: 1, Consumers: map[events.Lane]natsbus.Consumer{
+		events.LaneSmall: {AckWait: time.Minute, MaxAckPending: 100_000}, events.LaneLarge: {AckWait: time.Minute, MaxAckPending: 100},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	lookup, err := natsbus.NewLookup(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := &reconcileRig{records: database.NewFactorials(dbtest.SQLite(t)), js: pub.JetStream(), pub: pub, url: ns.ClientURL()}
+	rr.clock.Store(time.Now().UnixNano())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rr.r = &reconciler{
+		records: rr.records, lookup: lookup, pub: pub, log: log, metrics: newMetrics(prometheus.NewRegistry()),
+		every: time.Hour, pendingAfter: time.Minute, lease: 10 * time.Second,
+		now: func() time.Time { return time.Unix(0, rr.clock.Load()).UTC() },
+	}
+	return rr
+}
+
+func (rr *reconcileRig) advance(d time.Duration) { rr.clock.Add(int64(d)) }
+
+// drain runs passes until one finds nothing to do, and sums them.
+func (rr *reconcileRig) drain(t *testing.T) passResult {
+	t.Helper()
+	var total passResult
+	for range 100 {
+		res, err := rr.r.once(t.Context())
+		if err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+		if res == (passResult{}) {
+			return total
+		}
+		total.republished += res.republished
+		total.held += res.held
+		total.announced += res.announced
+	}
+	t.Fatal("the reconciler never ran out of work")
+	return total
+}
+
+// requestCount is how many requests for n the stream holds.
+func (rr *reconcileRig) requestCount(t *testing.T, n int64) uint64 {
+	t.Helper()
+	st, err := rr.js.Stream(t.Context(), events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context(), jetstream.WithSubjectFilter(events.RequestedSubject(n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[events.RequestedSubject(n)]
+}
+
+// A backlog of 10,000 accepted requests, all waiting in the stream, costs the reconciler no
+// publish, however long they wait; the requests JetStream has lost (deleted from the stream,
+// or acked while their record is still pending) are published again, exactly those.
+func TestReconcilerRepublishesOnlyWhatIsLost(t *testing.T) {
+	rr := newReconcileRig(t)
+	ctx := t.Context()
+	const backlog = 10_000
+	var reqs []database.NewRequest
+	var msgs []natsbus.Msg
+	for i := range backlog {
+		n := int64(i*7 + 1) // both lanes
+		reqs = append(reqs, database.NewRequest{Number: n})
+		payload, _ := events.Encode(events.Requested{Number: n, RequestedAt: time.Now().UTC()})
+		msgs = append(msgs, natsbus.Msg{Subject: events.RequestedSubject(n), Data: payload})
+	}
+	for i := 0; i < backlog; i += 1000 {
+		if _, err := rr.records.RequestBatch(ctx, reqs[i:i+1000], rr.r.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, failed := rr.pub.PublishAll(ctx, msgs); failed > 0 {
+		t.Fatalf("%d publishes failed", failed)
+	}
+
+	rr.advance(2 * time.Minute) // every request is now pending for longer than pendingAfter
+	start := time.Now()
+	res := rr.drain(t)
+	t.Logf("a backlog of %d: %+v in %v", backlog, res, time.Since(start).Round(time.Millisecond))
+	if res.republished != 0 || res.held != backlog {
+		t.Fatalf("backlog of %d healthy requests: %d republished, %d held; want 0 and %d", backlog, res.republished, res.held, backlog)
+	}
+	for _, n := range []int64{1, 8, int64((backlog-1)*7 + 1)} {
+		if c := rr.requestCount(t, n); c != 1 {
+			t.Errorf("%d requests for %d in the stream, want 1", c, n)
+		}
+	}
+
+	// Lose some: three deleted from the stream (a small one, a large one, the first), and
+	// the first two of the small lane delivered and acked while their records stay pending.
+	st, err := rr.js.Stream(ctx, events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost []int64
+	for _, n := range []int64{1, 701, 21001} {
+		m, err := st.GetLastMsgForSubject(ctx, events.RequestedSubject(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteMsg(ctx, m.Sequence); err != nil {
+			t.Fatal(err)
+		}
+		lost = append(lost, n)
+	}
+	c, err := rr.js.Consumer(ctx, events.Stream, events.LaneSmall.Durable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		_, n, err := events.ParseRequestedSubject(m.Subject())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lost = append(lost, n)
+	}
+	slices.Sort(lost)
+	lost = slices.Compact(lost)
+	before := map[int64]uint64{}
+	for _, n := range lost {
+		before[n] = rr.requestCount(t, n)
+	}
+
+	rr.advance(2 * time.Minute) // checked two minutes ago: looked at again
+	res = rr.drain(t)
+	if res.republished != len(lost) || res.held != backlog-len(lost) {
+		t.Fatalf("after losing %v: %d republished, %d held; want %d and %d", lost, res.republished, res.held, len(lost), backlog-len(lost))
+	}
+	for _, n := range lost {
+		if c := rr.requestCount(t, n); c != before[n]+1 {
+			t.Errorf("%d requests for the lost %d in the stream after reconciling, want %d (published again)", c, n, before[n]+1)
+		}
+	}
+	if c := rr.requestCount(t, 22); c != 1 || slices.Contains(lost, 22) {
+		t.Errorf("%d requests for the held 22, want still 1", c)
+	}
+	if got := testutil.ToFloat64(rr.r.metrics.reconciled.WithLabelValues("republished")); got != float64(len(lost)) {
+		t.Errorf("republished counted %v, want %d", got, len(lost))
+	}
+}
+
+// Results whose factorial.computed JetStream never took (the stream was gone) are announced
+// once they are pendingAfter old, once; results announced already are not.
+func TestReconcilerAnnouncesWhatWasNeverAnnounced(t *testing.T) {
+	rr := newReconcileRig(t)
+	ctx := t.Context()
+	nc, err := nats.Connect(rr.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan events.Computed, 10)
+	if _, err := nc.Subscribe(events.SubjectComputed, func(m *nats.Msg) {
+		var c events.Computed
+		if events.Decode(m.Data, &c) == nil {
+			got <- c
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(n int64, text string) {
+		if _, _, err := rr.records.Request(ctx, n, rr.r.now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := rr.records.Claim(ctx, n, "w", rr.r.now(), rr.r.now()); err != nil || !ok {
+			t.Fatalf("claim %d: %v", n, err)
+		}
+		if _, err := rr.records.Complete(ctx, n, "w", database.Result{Checksum: fmt.Sprintf("%064d", n), Size: int64(len(text)), Digits: int64(len(text)), Text: text}, rr.r.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish(5, "120")
+	finish(6, "720")
+	if err := rr.records.MarkAnnounced(ctx, []int64{6}, rr.r.now()); err != nil {
+		t.Fatal(err)
+	}
+	if res := rr.drain(t); res.announced != 0 {
+		t.Fatalf("announced %d results younger than pendingAfter", res.announced)
+	}
+	rr.advance(2 * time.Minute)
+	if res := rr.drain(t); res.announced != 1 {
+		t.Fatalf("announced %d, want the one owed", res.announced)
+	}
+	select {
+	case c := <-got:
+		if c.Number != 5 || c.Text != "120" || c.CreatedAt == nil {
+			t.Errorf("announced %+v, want 5! with its digits", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no factorial.computed")
+	}
+	select {
+	case c := <-got:
+		t.Errorf("announced %d as well", c.Number)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
