@@ -18,7 +18,8 @@
 //     batches of repetitions, the engine's against GMP's (c/gmpwarm.c beside this file, which
 //     times as gmprange does, per n), with the largest ratio.
 //
-// The default run takes a few minutes on two cores; 5*10^7 and 10^8 are for -n.
+// The default run takes a few minutes on two cores; 5*10^7 and 10^8 are for -n (GMP runs only
+// up to -gmpmax: its decimal conversion of 10^8! alone takes many minutes).
 package main
 
 import (
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rounds := fs.Int("rounds", 3, "rounds, each running the engine and GMP once per measurement")
 	sums := fs.String("sums", "10000,20000", "comma-separated upper bounds of the warm sums over 1..bound (empty: none)")
 	grid := fs.Bool("grid", true, "compare single n from 1 to 20,000, warm")
+	gmpMax := fs.Uint64("gmpmax", 10_000_000, "largest n for which GMP runs too (its decimal conversion takes minutes beyond)")
 	child := fs.String("child", "", "internal: run one measurement (large, sum or grid) and print it as JSON")
 	childArg := fs.String("arg", "", "internal: the child's argument")
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{ctx: ctx, self: self, gmp: gmp, rounds: *rounds}
+	b := &bench{ctx: ctx, self: self, gmp: gmp, rounds: *rounds, gmpMax: *gmpMax}
 
 	fmt.Fprintf(stdout, "Machine: %s, %d cores, %s; load before: %s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), loadAverage())
 	fmt.Fprintf(stdout, "Command: `bench-compute %s` (%d rounds, engine and GMP interleaved; min / median)\n\n", strings.Join(args, " "), *rounds)
@@ -116,6 +118,7 @@ type bench struct {
 	self   string
 	gmp    gmpPrograms
 	rounds int
+	gmpMax uint64
 }
 
 // both runs the engine's measurement and GMP's once per round, in alternating order.
@@ -159,6 +162,9 @@ func (b *bench) large(w io.Writer, ns []uint64) error {
 			ours = append(ours, r)
 			return nil
 		}, func() error {
+			if n > b.gmpMax {
+				return nil
+			}
 			p, d, t, err := b.gmp.fac(b.ctx, n)
 			gp, gd, gt = append(gp, p), append(gd, d), append(gt, t)
 			return err
@@ -173,9 +179,12 @@ func (b *bench) large(w io.Writer, ns []uint64) error {
 			peak, files = max(peak, r.PeakRSS), max(files, r.FilesRSS)
 		}
 		digits := ours[0].Digits
+		g := []string{"—", "—", "—", "—", "—"}
+		if len(gp) > 0 {
+			g = []string{minMed(gp), minMed(gd), minMed(gt), ratio(total, gp), ratio(total, gt)}
+		}
 		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %.1f | %.2f |\n", n, digits,
-			minMed(total), minMed(product), minMed(gp), minMed(gd), minMed(gt),
-			ratio(total, gp), ratio(total, gt), float64(peak)/(1<<20), float64(peak)/float64(digits))
+			minMed(total), minMed(product), g[0], g[1], g[2], g[3], g[4], float64(peak)/(1<<20), float64(peak)/float64(digits))
 		executable = max(executable, files)
 	}
 	fmt.Fprintln(w)
