@@ -92,8 +92,7 @@ func ditFineKernel(x, y, coarse, fineInv []uint64, logS, lo, hi int) {
 // first three of inverse (head) as the assembly reads them, two blocks of 8 at a time.
 var leafFactors = sync.OnceValue(func() *struct{ tail, head [16]uint64 } {
 	f := new(struct{ tail, head [16]uint64 })
-	t := levelTables()
-	w8, w4 := t[3], t[2] // w8 = [1, w, w^2, w^3, -1] for a primitive 8th root w; w4 = [1, w^2, -1]
+	w8, w4 := levelTable(3), levelTable(2) // w8 = [1, w, w^2, w^3, -1] for a primitive 8th root w; w4 = [1, w^2, -1]
 	for i := range 8 {
 		f.tail[i] = w8[i%4]
 		f.tail[8+i] = w4[i%2]
@@ -109,10 +108,9 @@ func leafTail(a []uint64, m int) {
 		tailAVX512(&a[0], len(a), &leafFactors().tail[0])
 		return
 	}
-	tables := levelTables()
 	for ; m >= 2; m >>= 1 {
 		h := m / 2
-		tab := tables[bits.Len(uint(m))-1][:h]
+		tab := levelTable(bits.Len(uint(m)) - 1)[:h]
 		for s := 0; s < len(a); s += m {
 			difGo(a[s:s+h], a[s+h:s+m], tab)
 		}
@@ -125,10 +123,9 @@ func leafHead(a []uint64, m int) {
 		headAVX512(&a[0], len(a), &leafFactors().head[0])
 		return
 	}
-	tables := levelTables()
 	for k := 2; k <= m; k <<= 1 {
 		h := k / 2
-		tab := tables[bits.Len(uint(k))-1]
+		tab := levelTable(bits.Len(uint(k)) - 1)
 		for s := 0; s < len(a); s += k {
 			ditGo(a[s:s+h], a[s+h:s+k], tab[1:h+1])
 		}

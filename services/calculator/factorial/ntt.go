@@ -116,26 +116,30 @@ func powers(w uint64, n int) []uint64 {
 // A level k above tableLog combines a coarse table, that of level k-log2(s), with the s fine
 // powers of its own root (s = max(8, 2^(k-tableLog))): w^j = coarse[j/s] * fine[j%s].
 
-var levelTables = sync.OnceValue(func() (t [tableLog + 1][]uint64) {
+var levelTables = func() (t [tableLog + 1]func() []uint64) {
 	for k := 1; k <= tableLog; k++ {
-		h := 1 << (k - 1)
-		t[k] = powers(rootOfUnity(k, false), h+1)
-		for j := range t[k] {
-			t[k][j] = canonical(t[k][j])
-		}
+		t[k] = sync.OnceValue(func() []uint64 {
+			tab := powers(rootOfUnity(k, false), 1<<(k-1)+1)
+			for j := range tab {
+				tab[j] = canonical(tab[j])
+			}
+			return tab
+		})
 	}
 	return t
-})
+}()
+
+// levelTable returns the twiddle table of level k <= tableLog, built on first use.
+func levelTable(k int) []uint64 { return levelTables[k]() }
 
 // twiddles returns the twiddle factors of level k: the table w^j (j <= h) for k <= tableLog,
 // otherwise the coarse table, log2(s), and the fine powers of w (or of 1/w when inverse).
 func twiddles(k int, inverse bool) (tab []uint64, logS int, fine []uint64) {
-	tables := levelTables()
 	if k <= tableLog {
-		return tables[k], 0, nil
+		return levelTable(k), 0, nil
 	}
 	logS = max(3, k-tableLog)
-	return tables[k-logS], logS, powers(rootOfUnity(k, inverse), 1<<logS)
+	return levelTable(k - logS), logS, powers(rootOfUnity(k, inverse), 1<<logS)
 }
 
 // forward transforms a (length 2^k or 3*2^k) in place, from natural to bit-reversed order.
@@ -199,11 +203,10 @@ func (t *task) inverse(a []uint64) {
 // forwardLeaf is forward for small a, level by level; the last three levels go together.
 func forwardLeaf(a []uint64) {
 	n := len(a)
-	tables := levelTables()
 	m := n
 	for ; m >= 16; m >>= 1 {
 		h := m / 2
-		tab := tables[bits.Len(uint(m))-1][:h]
+		tab := levelTable(bits.Len(uint(m)) - 1)[:h]
 		for s := 0; s < n; s += m {
 			difKernel(a[s:s+h], a[s+h:s+m], tab)
 		}
@@ -214,12 +217,11 @@ func forwardLeaf(a []uint64) {
 // inverseLeaf is inverse for small a, level by level; the first three levels go together.
 func inverseLeaf(a []uint64) {
 	n := len(a)
-	tables := levelTables()
 	m := min(n, 8)
 	leafHead(a, m)
 	for m <<= 1; m <= n; m <<= 1 {
 		h := m / 2
-		tab := tables[bits.Len(uint(m))-1]
+		tab := levelTable(bits.Len(uint(m)) - 1)
 		for s := 0; s < n; s += m {
 			ditKernel(a[s:s+h], a[s+h:s+m], tab[1:h+1])
 		}

@@ -64,11 +64,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	gmpMax := fs.Uint64("gmpmax", 10_000_000, "largest n for which GMP runs too (its decimal conversion takes minutes beyond)")
 	child := fs.String("child", "", "internal: run one measurement (large, sum or grid) and print it as JSON")
 	childArg := fs.String("arg", "", "internal: the child's argument")
+	childOrder := fs.String("order", "", "internal: the child's order of measurements")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *child != "" {
-		return measure(*child, *childArg, stdout)
+		return measure(*child, *childArg, *childOrder, stdout)
 	}
 	ns, err := parseList(*sizes)
 	if err != nil {
@@ -119,6 +120,7 @@ type bench struct {
 	gmp    gmpPrograms
 	rounds int
 	gmpMax uint64
+	calls  int // children started, to alternate their inner order
 }
 
 // both runs the engine's measurement and GMP's once per round, in alternating order.
@@ -294,7 +296,12 @@ func (b *bench) grid(w io.Writer) error {
 
 // child runs this program as a child for one measurement and decodes its JSON into v.
 func (b *bench) child(kind string, n uint64, v any) error {
-	cmd := exec.CommandContext(b.ctx, b.self, "-child", kind, "-arg", strconv.FormatUint(n, 10))
+	b.calls++
+	order := "append-first"
+	if b.calls%2 == 0 {
+		order = "write-first"
+	}
+	cmd := exec.CommandContext(b.ctx, b.self, "-child", kind, "-arg", strconv.FormatUint(n, 10), "-order", order)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -307,7 +314,7 @@ func (b *bench) child(kind string, n uint64, v any) error {
 }
 
 // measure runs one measurement in this process and prints it as JSON.
-func measure(kind, arg string, stdout io.Writer) error {
+func measure(kind, arg, order string, stdout io.Writer) error {
 	n, err := strconv.ParseUint(arg, 10, 64)
 	if err != nil {
 		return err
@@ -329,25 +336,39 @@ func measure(kind, arg string, stdout io.Writer) error {
 		return enc.Encode(largeResult{Digits: digits, Product: tw.first.Sub(start).Seconds(),
 			Total: end.Sub(start).Seconds(), PeakRSS: peak, FilesRSS: files})
 	case "sum":
-		// As gmprange: one computation of the largest first, then every n in order; each sum
-		// twice, alternately, the better kept, so that neither pays alone for warming up.
+		// As gmprange: one computation of the largest first, then every n in order. The two
+		// sums alternate which goes first from one round to the next (the parent's -arg2).
 		buf := factorial.AppendText(nil, n)
-		app, wr := time.Hour, time.Hour
-		for range 2 {
+		var r sumResult
+		sumAppend := func() {
 			start := time.Now()
 			for i := uint64(1); i <= n; i++ {
 				buf = factorial.AppendText(buf[:0], i)
 			}
-			app = min(app, time.Since(start))
-			start = time.Now()
+			r.Append = time.Since(start).Seconds()
+		}
+		sumWrite := func() error {
+			start := time.Now()
 			for i := uint64(1); i <= n; i++ {
 				if _, err := factorial.Write(context.Background(), i, io.Discard, nil); err != nil {
 					return err
 				}
 			}
-			wr = min(wr, time.Since(start))
+			r.Write = time.Since(start).Seconds()
+			return nil
 		}
-		return enc.Encode(sumResult{Append: app.Seconds(), Write: wr.Seconds()})
+		if order == "write-first" {
+			if err := sumWrite(); err != nil {
+				return err
+			}
+			sumAppend()
+		} else {
+			sumAppend()
+			if err := sumWrite(); err != nil {
+				return err
+			}
+		}
+		return enc.Encode(r)
 	case "grid":
 		var r gridResult
 		var buf []byte
