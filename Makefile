@@ -8,7 +8,7 @@ GO ?= go
 # module proxy): one package@version per word, pinned.
 TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-.PHONY: all build tools run test test-race vet bench bench-compute tidy clean $(addprefix bin/,$(BINARIES))
+.PHONY: all build tools run test test-race vet bench bench-compute bench-http tidy clean $(addprefix bin/,$(BINARIES))
 
 all: build
 
@@ -57,6 +57,12 @@ bench:
 
 bench-compute:
 	cd services/calculator && $(GO) run ./cmd/bench-compute
+
+# The API's reads beside the framework's limit: allocations per cached GET (-benchmem), then
+# the standalone service and a bare echo server loaded side by side on loopback (about 2 min).
+bench-http: bin/standalone
+	cd services/api && $(GO) test -run '^$$' -bench 'BenchmarkCachedGet|BenchmarkText' -benchmem .
+	cd services/api && $(GO) run ./cmd/bench-http -standalone ../../bin/standalone
 
 tidy:
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done

@@ -3,7 +3,6 @@ package objectstore
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,8 +24,9 @@ var _ Store = (*Local)(nil)
 // link leads outside it; and Open refuses (ErrUnsafe) anything that is not a regular file,
 // symbolic links inside the directory included: an object is only ever a file Put wrote.
 type Local struct {
-	dir  string
-	root *os.Root
+	dir   string
+	root  *os.Root
+	dirfd *os.File // the directory, for openat2 (local_linux.go)
 }
 
 // NewLocal returns a store rooted at dir, creating the directory if needed.
@@ -45,7 +45,11 @@ func NewLocal(dir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objectstore: local: %w", err)
 	}
-	return &Local{dir: abs, root: root}, nil
+	dirfd, err := os.Open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: local: %w", err)
+	}
+	return &Local{dir: abs, root: root, dirfd: dirfd}, nil
 }
 
 // Dir returns the absolute root directory of the store.
@@ -121,8 +125,8 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (obj Object, e
 	return localObject(key, fi), nil
 }
 
-// Open opens the file of key for reading. Anything but a regular file (a symbolic link, a
-// directory, a device) is refused with ErrUnsafe and never opened.
+// Open opens the file of key for reading. Anything but a regular file reached without any
+// symbolic link (a link, a directory, a device) is refused with ErrUnsafe and never read.
 func (l *Local) Open(ctx context.Context, key string) (Reader, error) {
 	p, err := l.path(key)
 	if err != nil {
@@ -131,16 +135,48 @@ func (l *Local) Open(ctx context.Context, key string) (Reader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
 	}
+	f, fi, err := l.openRegular(p)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
+	}
+	return &localReader{ctx: ctx, f: f, info: localObject(key, fi)}, nil
+}
+
+// openRegular opens p for reading when it is a regular file that no symbolic link leads to:
+// in one openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS where the kernel has it
+// (openRegularFast), else through the root, checking the last name is not a link.
+func (l *Local) openRegular(p string) (*os.File, fs.FileInfo, error) {
+	f, err := l.openRegularFast(p)
+	if errors.Is(err, errNoOpenat2) {
+		f, err = l.openRegularRoot(p)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%w (%s)", ErrUnsafe, fi.Mode().Type())
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// openRegularRoot opens p through the root (no way out of it), and refuses a last name that is
+// a symbolic link inside it, which the root would follow.
+func (l *Local) openRegularRoot(p string) (*os.File, error) {
 	linfo, err := l.root.Lstat(p)
 	if err != nil {
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, l.classify(err))
+		return nil, l.classify(err)
 	}
 	if !linfo.Mode().IsRegular() {
-		return nil, fmt.Errorf("objectstore: open %q: %w (%s)", key, ErrUnsafe, linfo.Mode().Type())
+		return nil, fmt.Errorf("%w (%s)", ErrUnsafe, linfo.Mode().Type())
 	}
 	f, err := l.root.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, l.classify(err))
+		return nil, l.classify(err)
 	}
 	fi, err := f.Stat()
 	if err == nil && !os.SameFile(linfo, fi) {
@@ -149,9 +185,9 @@ func (l *Local) Open(ctx context.Context, key string) (Reader, error) {
 	}
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
+		return nil, err
 	}
-	return &localReader{ctx: ctx, f: f, info: localObject(key, fi)}, nil
+	return f, nil
 }
 
 // classify turns the errors of the root's operations into the store's: absent is
@@ -203,14 +239,13 @@ func (l *Local) Ping(ctx context.Context) error {
 	return nil
 }
 
-// localObject describes a file; its ETag hashes size and modification time, which change
+// localObject describes a file; its ETag is its size and modification time, which change
 // whenever Put replaces the file.
 func localObject(key string, fi fs.FileInfo) Object {
-	h := sha256.Sum256([]byte(strconv.FormatInt(fi.Size(), 10) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)))
 	return Object{
 		Key:     key,
 		Size:    fi.Size(),
-		ETag:    `"` + hex.EncodeToString(h[:8]) + `"`,
+		ETag:    `"` + strconv.FormatInt(fi.Size(), 36) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 36) + `"`,
 		ModTime: fi.ModTime().UTC(),
 	}
 }
@@ -254,4 +289,8 @@ func (r *localReader) Seek(offset int64, whence int) (int64, error) {
 }
 
 func (r *localReader) Close() error { return r.f.Close() }
-func (r *localReader) Info() Object { return r.info }
+
+// File is the open file itself, for a caller that can hand it to the kernel (sendfile) and
+// stops reading when its context is done.
+func (r *localReader) File() *os.File { return r.f }
+func (r *localReader) Info() Object   { return r.info }

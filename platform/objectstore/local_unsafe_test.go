@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/factorial-service/factorial/platform/objectstore"
@@ -13,6 +14,14 @@ import (
 // link that leads outside, is refused with ErrUnsafe and never read; Put replaces a planted
 // link with a real file, leaving its target alone.
 func TestLocalRefusesPlantedLinks(t *testing.T) {
+	t.Run("openat2", testLocalRefusesPlantedLinks)
+	t.Run("root", func(t *testing.T) {
+		objectstore.WithoutOpenat2(t)
+		testLocalRefusesPlantedLinks(t)
+	})
+}
+
+func testLocalRefusesPlantedLinks(t *testing.T) {
 	l := newLocal(t)
 	outside := filepath.Join(t.TempDir(), "hostname")
 	if err := os.WriteFile(outside, []byte("secret-host\n"), 0o644); err != nil {
@@ -51,6 +60,13 @@ func TestLocalRefusesPlantedLinks(t *testing.T) {
 	}
 	if _, err := l.Open(t.Context(), "factorials/sub.txt"); !errors.Is(err, objectstore.ErrUnsafe) {
 		t.Errorf("a directory: %v, want ErrUnsafe", err)
+	}
+
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.txt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Open(t.Context(), "factorials/fifo.txt"); !errors.Is(err, objectstore.ErrUnsafe) {
+		t.Errorf("a FIFO: %v, want ErrUnsafe", err)
 	}
 
 	mustPut(t, l, "factorials/5.txt", "120")

@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
-	"github.com/factorial-service/factorial/platform/cache"
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
 )
 
 // Config is the API's own settings.
@@ -31,7 +31,8 @@ type Config struct {
 	InlineResultMaxBytes int64         `env:"INLINE_RESULT_MAX_BYTES" envDefault:"1048576"`
 	CacheMaxBytes        int64         `env:"CACHE_MAX_BYTES" envDefault:"65536"` // larger results are not cached
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
-	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"` // of the stream, when the API creates it
+	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"`     // of the stream, when the API creates it
+	LocalCacheBytes      int64         `env:"LOCAL_CACHE_BYTES" envDefault:"67108864"` // answers about finished results kept in this process (hot.go)
 	Limits               Limits
 	Auth                 Auth
 	RateLimit            RateLimit
@@ -48,6 +49,8 @@ func (c Config) Validate() error {
 		return errors.New("CACHE_MAX_BYTES must be 0 or more")
 	case c.CacheTTL <= 0:
 		return errors.New("CACHE_TTL must be above 0")
+	case c.LocalCacheBytes < 0:
+		return errors.New("LOCAL_CACHE_BYTES must be 0 (off) or more")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	}
@@ -128,8 +131,13 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log,
 		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher,
 		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
-		corrupt: newCorruptCounter(d.Registry), verified: cache.NewMemory(4096),
+		corrupt: newCorruptCounter(d.Registry), verified: newVerifiedSet(4096),
+		inlineMax: cfg.InlineResultMaxBytes,
 	}
+	if cfg.LocalCacheBytes > 0 {
+		s.results.hot = newHotCache(cfg.LocalCacheBytes)
+	}
+	_, s.results.presigns = d.Store.(objectstore.Presigner)
 
 	subConn, err := s.conns.Dial("api-events")
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 
 // newTestService builds the API over an in-process NATS server, SQLite, a memory store and
 // a memory cache; opts may change the configuration and dependencies before it is built.
-func newTestService(t *testing.T, opts ...func(*Config, *Deps)) (*Service, *server.Server) {
+func newTestService(t testing.TB, opts ...func(*Config, *Deps)) (*Service, *server.Server) {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -53,7 +53,7 @@ func newTestService(t *testing.T, opts ...func(*Config, *Deps)) (*Service, *serv
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{MaxNumber: 1000, InlineResultMaxBytes: 1 << 20, CacheMaxBytes: 1 << 16, CacheTTL: time.Hour}
+	cfg := Config{MaxNumber: 1000, InlineResultMaxBytes: 1 << 20, CacheMaxBytes: 1 << 16, CacheTTL: time.Hour, LocalCacheBytes: 1 << 26}
 	deps := Deps{
 		Log: log, Dial: dial, Records: database.NewFactorials(dbtest.SQLite(t)), Store: objectstore.NewMemory(),
 		Cache: cache.NewMemory(10), Registry: prometheus.NewRegistry(),

@@ -80,35 +80,31 @@ func hexInto(dst []byte, s string) bool {
 	return err == nil && n == len(dst)
 }
 
-// authenticate checks the API key of requests to the API when keys are on: POST always,
+// authenticate checks the API key of a request to the API when keys are on: POST always,
 // reads when reads need a key. Whoever the request comes from (the key's id, or else the
 // client's address) goes into its context for the limits (clientID).
-func (s *Service) authenticate(keys keyring, reads bool) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			if keys == nil || !strings.HasPrefix(req.URL.Path, "/api/") {
-				return next(c)
-			}
-			write := req.Method != http.MethodGet && req.Method != http.MethodHead
-			token, given := bearer(req.Header.Get(echo.HeaderAuthorization))
-			if !given && !write && !reads {
-				return next(c)
-			}
-			if !given {
-				return authProblem(http.StatusUnauthorized, "this request needs an API key: send Authorization: Bearer <key>", "")
-			}
-			key, ok := keys[sha256.Sum256([]byte(token))]
-			switch {
-			case !ok:
-				return authProblem(http.StatusUnauthorized, "the API key is not known here; send a valid one as Authorization: Bearer <key>", "invalid_token")
-			case write && key.readOnly:
-				return authProblem(http.StatusForbidden, "the API key "+key.id+" may only read; ask with a key that may write", "insufficient_scope")
-			}
-			c.SetRequest(req.WithContext(withClient(req.Context(), "key:"+key.id)))
-			return next(c)
-		}
+func authenticate(c echo.Context, keys keyring, reads bool) error {
+	req := c.Request()
+	if keys == nil || !strings.HasPrefix(req.URL.Path, "/api/") {
+		return nil
 	}
+	write := req.Method != http.MethodGet && req.Method != http.MethodHead
+	token, given := bearer(req.Header.Get(echo.HeaderAuthorization))
+	if !given && !write && !reads {
+		return nil
+	}
+	if !given {
+		return authProblem(http.StatusUnauthorized, "this request needs an API key: send Authorization: Bearer <key>", "")
+	}
+	key, ok := keys[sha256.Sum256([]byte(token))]
+	switch {
+	case !ok:
+		return authProblem(http.StatusUnauthorized, "the API key is not known here; send a valid one as Authorization: Bearer <key>", "invalid_token")
+	case write && key.readOnly:
+		return authProblem(http.StatusForbidden, "the API key "+key.id+" may only read; ask with a key that may write", "insufficient_scope")
+	}
+	c.SetRequest(req.WithContext(withClient(req.Context(), "key:"+key.id)))
+	return nil
 }
 
 // bearer reads the token of an "Authorization: Bearer <token>" header.

@@ -142,6 +142,14 @@ func (s *Service) getFactorial(c echo.Context) error {
 		}
 		text = media == mediaText
 	}
+	if e := s.results.hot.get(n); e != nil { // finished and known here: no cache, no database
+		if text {
+			return s.streamText(c, e.rec, e.text, q.download)
+		}
+		if e.json != nil {
+			return writeJSON(c, e.json, e.jsonLength)
+		}
+	}
 	ctx := req.Context()
 	inlineMax := s.cfg.InlineResultMaxBytes
 	if text {
@@ -166,7 +174,7 @@ func (s *Service) getFactorial(c echo.Context) error {
 		}
 	}
 	if text && res.Record.Status == database.StatusDone {
-		return s.streamText(c, res.Record, q.download)
+		return s.streamText(c, res.Record, nil, q.download)
 	}
 	return s.answer(c, res)
 }
@@ -223,6 +231,9 @@ func (s *Service) getMetadata(c echo.Context) error {
 	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON); !ok {
 		return notAcceptable(mediaJSON)
 	}
+	if e := s.results.hot.get(n); e != nil && e.meta != nil {
+		return writeJSON(c, e.meta, e.metaLength)
+	}
 	ctx := req.Context()
 	rec, err := s.results.row(ctx, n)
 	if errors.Is(err, errNotFound) {
@@ -231,6 +242,19 @@ func (s *Service) getMetadata(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	out := toMetadataJSON(rec)
+	if rec.Status == database.StatusDone {
+		if p, ok := s.store.(objectstore.Presigner); ok {
+			if url, err := p.PresignGet(ctx, rec.Key, time.Hour); err == nil {
+				out.DownloadURL = url
+			}
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// toMetadataJSON is the metadata of a record (without download_url, which is made per request).
+func toMetadataJSON(rec database.Record) metadataJSON {
 	out := metadataJSON{
 		Number: rec.Number, Status: string(rec.Status), Progress: rec.Progress, Attempts: rec.Attempts,
 		S3Key: rec.Key, Bucket: rec.Bucket, Checksum: rec.Checksum, Size: rec.Size, Digits: rec.Digits,
@@ -239,14 +263,9 @@ func (s *Service) getMetadata(c echo.Context) error {
 		StartedAt: utc(rec.StartedAt), ComputedAt: utc(rec.ComputedAt),
 	}
 	if rec.Status == database.StatusDone {
-		out.ResultURL = resultURL(n)
-		if p, ok := s.store.(objectstore.Presigner); ok {
-			if url, err := p.PresignGet(ctx, rec.Key, time.Hour); err == nil {
-				out.DownloadURL = url
-			}
-		}
+		out.ResultURL = resultURL(rec.Number)
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
 }
 
 func utc(t *time.Time) *time.Time {

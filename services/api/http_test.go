@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // fixture is the API over real HTTP (httptest.Server, so HEAD and connection handling are
 // net/http's own), with its repository and store at hand to put results in place.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	s       *Service
 	srv     *httptest.Server
 	records *database.Factorials
@@ -32,14 +33,15 @@ type fixture struct {
 	client  *http.Client
 }
 
-func newFixture(t *testing.T, opts ...func(*Config, *Deps)) *fixture {
+func newFixture(t testing.TB, opts ...func(*Config, *Deps)) *fixture {
 	t.Helper()
 	s, _ := newTestService(t, opts...)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
+	records, _ := s.records.(*database.Factorials) // a test that wraps them sets these itself
+	store, _ := s.store.(*objectstore.Memory)
 	return &fixture{
-		t: t, s: s, srv: srv,
-		records: s.records.(*database.Factorials), store: s.store.(*objectstore.Memory),
+		t: t, s: s, srv: srv, records: records, store: store,
 		client: &http.Client{Transport: &http.Transport{DisableCompression: true}},
 	}
 }
@@ -509,5 +511,62 @@ func TestWaitersAndStreamsAreCapped(t *testing.T) {
 			t.Fatal("places not given back")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countingRecords counts reads of the database.
+type countingRecords struct {
+	*database.Factorials
+	gets atomic.Int64
+}
+
+func (c *countingRecords) Get(ctx context.Context, n int64) (database.Record, error) {
+	c.gets.Add(1)
+	return c.Factorials.Get(ctx, n)
+}
+
+// countingStore counts opens of stored objects.
+type countingStore struct {
+	*objectstore.Memory
+	opens atomic.Int64
+}
+
+func (c *countingStore) Open(ctx context.Context, key string) (objectstore.Reader, error) {
+	c.opens.Add(1)
+	return c.Memory.Open(ctx, key)
+}
+
+// Once a finished result has been read, its JSON and its metadata are answered with no
+// database query and no storage read, whatever its size up to the inline limit (results
+// larger than CACHE_MAX_BYTES included).
+func TestCachedReadsNeedNoDatabase(t *testing.T) {
+	var records *countingRecords
+	var store *countingStore
+	f := newFixture(t, func(c *Config, d *Deps) {
+		c.CacheMaxBytes = 1000 // 1000! (2,568 digits) is larger
+		records = &countingRecords{Factorials: d.Records.(*database.Factorials)}
+		store = &countingStore{Memory: d.Store.(*objectstore.Memory)}
+		d.Records, d.Store = records, store
+	})
+	f.records, f.store = records.Factorials, store.Memory
+	small, mid := f.done(100), f.done(1000)
+	for _, n := range []int64{100, 1000} {
+		f.do(http.MethodGet, fmt.Sprintf("/api/v1/factorial/%d", n), "")
+		f.do(http.MethodGet, fmt.Sprintf("/api/v1/factorial/metadata/%d", n), "")
+	}
+	records.gets.Store(0)
+	store.opens.Store(0)
+	for range 10 {
+		for n, digits := range map[int64]string{100: small, 1000: mid} {
+			if r := f.do(http.MethodGet, fmt.Sprintf("/api/v1/factorial/%d", n), ""); r.status != http.StatusOK || !strings.Contains(r.body, digits) {
+				t.Fatalf("GET %d: %d", n, r.status)
+			}
+			if r := f.do(http.MethodGet, fmt.Sprintf("/api/v1/factorial/metadata/%d", n), ""); r.status != http.StatusOK || !strings.Contains(r.body, `"attempts":1`) {
+				t.Fatalf("metadata %d: %d %s", n, r.status, r.body)
+			}
+		}
+	}
+	if g, o := records.gets.Load(), store.opens.Load(); g != 0 || o != 0 {
+		t.Fatalf("cached reads made %d database reads and %d storage reads", g, o)
 	}
 }

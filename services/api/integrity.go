@@ -103,11 +103,6 @@ func (r *results) recompute(ctx context.Context, rec database.Record, cause *cor
 	return fresh, nil
 }
 
-// verifiedKey names one stored version of a result, for the set of those already checked.
-func verifiedKey(rec database.Record, obj objectstore.Object) string {
-	return rec.Key + "\x00" + rec.Checksum + "\x00" + obj.ETag
-}
-
 // checkAll reads obj whole and checks it against rec.
 func checkAll(obj io.Reader, rec database.Record) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(obj, rec.Size+1))

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/factorial-service/factorial/platform/serve"
 )
 
 // Limits bounds what clients hold open in the API; its fields are environment variables.
@@ -61,26 +59,3 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func writeDeadline(c echo.Context, d time.Duration) {
 	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(d))
 }
-
-// progressWriter moves the write deadline forward as a large response makes progress, so a
-// download takes as long as it needs while a client that stops reading is cut off after
-// serve.WriteTimeout.
-type progressWriter struct {
-	http.ResponseWriter
-	rc      *http.ResponseController
-	pending int
-}
-
-func newProgressWriter(w http.ResponseWriter) *progressWriter {
-	return &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
-}
-
-func (w *progressWriter) Write(b []byte) (int, error) {
-	if w.pending += len(b); w.pending >= 256<<10 {
-		w.pending = 0
-		_ = w.rc.SetWriteDeadline(time.Now().Add(serve.WriteTimeout))
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -177,6 +178,17 @@ func (w *problemWriter) Write(b []byte) (int, error) {
 }
 
 func (w *problemWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom passes a copy on to the writer underneath (which may hand it to the kernel).
+func (w *problemWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.replace {
+		return io.Copy(io.Discard, r)
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, r)
+}
 
 // statusDetail is the detail of an error status chosen by http.ServeContent.
 func statusDetail(code int) string {

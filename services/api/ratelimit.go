@@ -37,8 +37,9 @@ const maxLimiters = 10_000
 
 // rateLimiter holds one token bucket per client, at most maxLimiters of them.
 type rateLimiter struct {
-	limit rate.Limit
-	burst int
+	limit  rate.Limit
+	burst  int
+	policy string // the RateLimit-Policy header
 
 	mu      sync.Mutex
 	buckets *simplelru.LRU[string, *rate.Limiter]
@@ -50,7 +51,12 @@ func newRateLimiter(cfg RateLimit) *rateLimiter {
 		return nil
 	}
 	buckets, _ := simplelru.NewLRU[string, *rate.Limiter](maxLimiters, nil) // only fails for a size <= 0
-	return &rateLimiter{limit: rate.Limit(cfg.RPS), burst: max(cfg.Burst, 1), buckets: buckets}
+	burst := max(cfg.Burst, 1)
+	window := int(math.Ceil(float64(burst) / cfg.RPS))
+	return &rateLimiter{
+		limit: rate.Limit(cfg.RPS), burst: burst, buckets: buckets,
+		policy: fmt.Sprintf(`"post";q=%d;w=%d`, burst, window),
+	}
 }
 
 func (l *rateLimiter) bucket(client string) *rate.Limiter {
@@ -64,39 +70,31 @@ func (l *rateLimiter) bucket(client string) *rate.Limiter {
 	return b
 }
 
-// middleware takes a token from the client's bucket for each POST, and answers 429 with
-// Retry-After when there is none. Every POST answer carries the IETF draft's RateLimit-Policy
-// and RateLimit headers (draft-ietf-httpapi-ratelimit-headers: the quota q in a window of w
-// seconds, r remaining, t seconds until the bucket is full again).
-func (l *rateLimiter) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	if l == nil {
-		return next
+// admit takes a token from the client's bucket for a POST, and answers 429 with Retry-After
+// when there is none. Every POST answer carries the IETF draft's RateLimit-Policy and
+// RateLimit headers (draft-ietf-httpapi-ratelimit-headers: the quota q in a window of w
+// seconds, r remaining, t seconds until the bucket is full again). A nil limiter admits all.
+func (l *rateLimiter) admit(c echo.Context) error {
+	req := c.Request()
+	if l == nil || req.Method != http.MethodPost {
+		return nil
 	}
-	window := int(math.Ceil(float64(l.burst) / float64(l.limit)))
-	policy := fmt.Sprintf(`"post";q=%d;w=%d`, l.burst, window)
-	return func(c echo.Context) error {
-		req := c.Request()
-		if req.Method != http.MethodPost {
-			return next(c)
-		}
-		b := l.bucket(clientID(req))
-		now := time.Now()
-		r := b.ReserveN(now, 1)
-		delay := r.DelayFrom(now)
-		h := c.Response().Header()
-		h.Set("RateLimit-Policy", policy)
-		if delay > 0 {
-			r.CancelAt(now) // nothing was taken
-			tokens := b.TokensAt(now)
-			h.Set("RateLimit", l.state(tokens))
-			secs := strconv.Itoa(int(math.Ceil(delay.Seconds())))
-			return problem(http.StatusTooManyRequests,
-				"this client may POST %g requests a second (bursts of %d); try again in %s s", float64(l.limit), l.burst, secs).
-				With("Retry-After", secs)
-		}
+	b := l.bucket(clientID(req))
+	now := time.Now()
+	r := b.ReserveN(now, 1)
+	delay := r.DelayFrom(now)
+	h := c.Response().Header()
+	h.Set("RateLimit-Policy", l.policy)
+	if delay > 0 {
+		r.CancelAt(now) // nothing was taken
 		h.Set("RateLimit", l.state(b.TokensAt(now)))
-		return next(c)
+		secs := strconv.Itoa(int(math.Ceil(delay.Seconds())))
+		return problem(http.StatusTooManyRequests,
+			"this client may POST %g requests a second (bursts of %d); try again in %s s", float64(l.limit), l.burst, secs).
+			With("Retry-After", secs)
 	}
+	h.Set("RateLimit", l.state(b.TokensAt(now)))
+	return nil
 }
 
 // state is the RateLimit header of a bucket holding tokens.

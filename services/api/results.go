@@ -68,8 +68,11 @@ type results struct {
 	cacheMax  int64 // results larger than this are not cached
 	cacheTTL  time.Duration
 	corrupt   *prometheus.CounterVec // stored results found not to match their record
-	verified  *cache.Memory          // stored objects checked lately (see integrity.go)
+	verified  *verifiedSet           // stored objects checked lately (see integrity.go)
 	cacheWarn warnEvery
+	hot       *hotCache // answers ready to write; nil when LOCAL_CACHE_BYTES=0
+	inlineMax int64     // INLINE_RESULT_MAX_BYTES
+	presigns  bool      // the store hands out download URLs (made per request)
 }
 
 // result is a record and, when small enough to carry, its digits. It is what the cache holds.
@@ -101,6 +104,7 @@ func (r *results) request(ctx context.Context, n int64, client string) (database
 // back to be computed, and what it now is (pending) is returned instead.
 func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, error) {
 	if res, ok := r.cached(ctx, n); ok && (res.Text != nil || res.Record.Size > inlineMax) {
+		r.remember(res)
 		if res.Record.Size > inlineMax {
 			res.Text = nil
 		}
@@ -134,6 +138,7 @@ func (r *results) get(ctx context.Context, n int64, inlineMax int64) (result, er
 // metadata of a finished result needs no database.
 func (r *results) row(ctx context.Context, n int64) (database.Record, error) {
 	if res, ok := r.cached(ctx, n); ok && res.Row {
+		r.remember(res)
 		return res.Record, nil
 	}
 	rec, err := r.record(ctx, n)
@@ -177,6 +182,7 @@ func (r *results) fill(ctx context.Context, res result) {
 	if res.Record.Status != database.StatusDone {
 		return
 	}
+	r.remember(res)
 	if res.Record.Size > r.cacheMax {
 		res.Text = nil
 	}
@@ -224,6 +230,9 @@ func (r *results) computed(ctx context.Context, c events.Computed) {
 
 // forget drops n from the cache (a factorial.failed event).
 func (r *results) forget(ctx context.Context, n int64) {
+	if r.hot != nil {
+		r.hot.delete(n)
+	}
 	if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
 		r.log.Warn("cache delete", "number", n, "err", err)
 	}
@@ -247,7 +256,7 @@ func (r *results) readText(ctx context.Context, rec database.Record) (string, er
 	case err != nil:
 		return "", &unavailableError{what: "storage", err: err}
 	}
-	r.verified.Set(ctx, verifiedKey(rec, obj.Info()), nil, verifiedFor)
+	r.verified.add(rec, obj.Info())
 	return string(data), nil
 }
 

@@ -1,13 +1,18 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/platform/health"
@@ -16,7 +21,7 @@ import (
 // readMethods are the methods of every read route: HEAD is GET without the body.
 var readMethods = []string{http.MethodGet, http.MethodHead}
 
-// routes builds the echo instance: middleware, the API, the document with a Swagger UI,
+// routes builds the echo instance: the front door, the API, the document with a Swagger UI,
 // the web page and the probes.
 func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo.Echo, error) {
 	files, err := staticFiles()
@@ -30,15 +35,7 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(
-		echomw.Recover(),
-		echomw.RequestID(),
-		securityHeaders,
-		s.logRequests(),
-		httpMetrics(reg),
-		s.authenticate(keys, s.cfg.Auth.AuthReads),
-		newRateLimiter(s.cfg.RateLimit).middleware,
-	)
+	e.Use(s.front(newHTTPMetrics(reg), keys, newRateLimiter(s.cfg.RateLimit)))
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/factorial", s.postFactorial)
@@ -55,82 +52,139 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 var (
 	hdrNosniff  = []string{"nosniff"}
 	hdrReferrer = []string{"no-referrer"}
-	hdrFrame    = []string{"DENY"}
 	hdrCSPNone  = []string{cspNone}
 	hdrVary     = []string{"Accept, Accept-Encoding"}
 )
 
-// securityHeaders sets, on every response, nosniff, no referrer, no framing and a
-// Content-Security-Policy that allows nothing; the page and Swagger UI replace the policy
-// with theirs.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h["X-Content-Type-Options"] = hdrNosniff
-		h["Referrer-Policy"] = hdrReferrer
-		h["X-Frame-Options"] = hdrFrame
-		h["Content-Security-Policy"] = hdrCSPNone
-		return next(c)
+// front is the one middleware every request goes through. (Echo applies middleware anew on
+// each request, so each one costs a closure a request: one does it all.) It names the
+// request (X-Request-Id), sets the security headers (nosniff, no referrer, and a
+// Content-Security-Policy that allows nothing, which the page and Swagger UI replace with
+// theirs), checks the API key and the client's rate on the API, turns a panic into a 500,
+// and counts and logs the answer.
+func (s *Service) front(m *httpMetrics, keys keyring, limiter *rateLimiter) echo.MiddlewareFunc {
+	reads := s.cfg.Auth.AuthReads
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			start := time.Now()
+			h := c.Response().Header()
+			h["X-Content-Type-Options"] = hdrNosniff
+			h["Referrer-Policy"] = hdrReferrer
+			h["Content-Security-Policy"] = hdrCSPNone
+			h[echo.HeaderXRequestID] = []string{requestIDOf(c.Request())}
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p) // net/http cuts the connection: nothing to count or answer
+					}
+					err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+				}
+				if err != nil {
+					c.Error(err) // answer now, so the status is what is counted and logged
+				}
+				s.finish(c, m, start)
+				err = nil
+			}()
+			if err := authenticate(c, keys, reads); err != nil {
+				return err
+			}
+			if err := limiter.admit(c); err != nil {
+				return err
+			}
+			return next(c)
+		}
 	}
 }
 
-// logRequests logs each request at debug with its request id, and server errors at warn
-// (a 500 is also logged in full by the error handler). Logging every request at info would
-// cost more than serving a cached result.
-func (s *Service) logRequests() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			status := c.Response().Status
-			level := s.log.Debug
-			if status >= 500 {
-				level = s.log.Warn
-			}
-			if status >= 500 || s.log.Enabled(c.Request().Context(), slog.LevelDebug) {
-				req := c.Request()
-				level("http", "method", req.Method, "uri", req.URL.Path, "status", status,
-					"latency_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "client", clientID(req))
-			}
-			return nil
-		}
+// finish counts the answer and logs it: at debug, or at warn for a server error (a 500 is
+// also logged in full by the error handler). Logging every request at info would cost more
+// than serving a cached result. A client that went away is counted as 499.
+func (s *Service) finish(c echo.Context, m *httpMetrics, start time.Time) {
+	took := time.Since(start)
+	req := c.Request()
+	status := c.Response().Status
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	m.observe(req.Method, route, status, took)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	if s.log.Enabled(req.Context(), level) {
+		s.log.Log(req.Context(), level, "http", "method", req.Method, "uri", req.URL.Path, "status", status,
+			"latency_ms", took.Milliseconds(), "request_id", requestID(c), "client", clientID(req))
 	}
 }
 
 // httpMetrics counts requests and their latency by route (the pattern, not the URL, so the
-// number of series stays bounded). A client that went away is counted as 499.
-func httpMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "factorial_http_requests_total", Help: "HTTP requests by method, route and status (499: the client went away).",
-	}, []string{"method", "route", "code"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "factorial_http_request_seconds", Help: "HTTP request latency by method and route.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"method", "route"})
-	reg.MustRegister(requests, latency)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err) // write the problem now, so its status is what is counted
-			}
-			route := c.Path()
-			if route == "" {
-				route = "unmatched"
-			}
-			method := c.Request().Method
-			switch method {
-			case http.MethodGet, http.MethodHead, http.MethodPost:
-			default:
-				method = "other" // any client can send any method: keep the series bounded
-			}
-			requests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-			latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
-			return nil
-		}
+// number of series stays bounded).
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "factorial_http_requests_total", Help: "HTTP requests by method, route and status (499: the client went away).",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "factorial_http_request_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
 	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		method = "other" // any client can send any method: keep the series bounded
+	}
+	m.requests.WithLabelValues(method, route, statusText(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(took.Seconds())
+}
+
+// statusText is the code label of a status, without allocating for the usual ones.
+func statusText(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case http.StatusAccepted:
+		return "202"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(status)
+}
+
+// requestIDOf is the request's own X-Request-Id when it is a sensible one (at most 64
+// letters, digits, '.', '_' or '-'), or else a new one: a random prefix of this process and
+// a counter, unique without the cost of randomness on each request.
+func requestIDOf(r *http.Request) string {
+	if id := r.Header.Get(echo.HeaderXRequestID); id != "" && len(id) <= 64 && strings.Trim(id, idChars) == "" {
+		return id
+	}
+	var buf [32]byte // 12 of prefix, a dash, at most 13 of counter
+	b := append(buf[:0], idPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, idCounter.Add(1), 36)
+	return string(b)
+}
+
+const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }

@@ -7,20 +7,50 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/factorial-service/factorial/platform/database"
-	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/serve"
+)
+
+// textHeaders are the header values of a result's text, made once per result.
+type textHeaders struct {
+	etag, etagGzip     []string
+	inline, attachment []string // Content-Disposition
+	modTime            time.Time
+}
+
+func newTextHeaders(rec database.Record) *textHeaders {
+	modTime := rec.UpdatedAt
+	if rec.ComputedAt != nil {
+		modTime = *rec.ComputedAt
+	}
+	name := fmt.Sprintf(`; filename="factorial-%d.txt"`, rec.Number)
+	return &textHeaders{
+		etag:     []string{`"` + rec.Checksum + `"`},
+		etagGzip: []string{`"` + rec.Checksum + `-gzip"`},
+		inline:   []string{"inline" + name}, attachment: []string{"attachment" + name},
+		modTime: modTime,
+	}
+}
+
+var (
+	hdrText      = []string{"text/plain; charset=utf-8"}
+	hdrImmutable = []string{"public, max-age=31536000, immutable"} // n! never changes
 )
 
 // streamText serves the digits of a done record from the object store (or its row): ETag (their
 // SHA-256), Range and conditional requests through http.ServeContent, gzip when asked for
-// and no range is. The digits are checked against the record on the way (integrity.go):
-// digits found not to match before anything is sent get the 202 of the record sent back to
-// be computed; found not to match while streaming, the response is cut short.
-func (s *Service) streamText(c echo.Context, rec database.Record, download bool) error {
+// and no range is; th are its headers (nil: made here). The digits are checked against the
+// record on the way (integrity.go): digits found not to match before anything is sent get
+// the 202 of the record sent back to be computed; found not to match while streaming, the
+// response is cut short. A local object already checked goes from the file to the socket in
+// the kernel (sendfile).
+func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeaders, download bool) error {
 	req, resp := c.Request(), c.Response()
 	ctx := req.Context()
 	obj, err := s.results.openDigits(ctx, rec)
@@ -33,28 +63,25 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 		return s.notServed(c, rec, &corruptError{reason: corruptChecksum,
 			err: fmt.Errorf("the object has %d bytes, the record says %d", info.Size, rec.Size)})
 	}
-	if p := checkRanges(req.Header.Get("Range"), rec.Size); p != nil {
+	rng := req.Header.Get("Range")
+	if p := checkRanges(rng, rec.Size); p != nil {
 		return p
 	}
-	_, err = s.results.verified.Get(ctx, verifiedKey(rec, info))
-	verified := err == nil
-
+	verified := s.results.verified.has(rec, info)
+	if th == nil {
+		th = newTextHeaders(rec)
+	}
 	h := resp.Header()
-	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "public, max-age=31536000, immutable") // n! never changes
-	disposition := "inline"
+	h[echo.HeaderContentType] = hdrText
+	h["Cache-Control"] = hdrImmutable
+	h["Content-Disposition"] = th.inline
 	if download {
-		disposition = "attachment" // the browser saves it instead of showing 65 MB in a tab
-	}
-	h.Set("Content-Disposition", fmt.Sprintf("%s; filename=\"factorial-%d.txt\"", disposition, rec.Number))
-	modTime := rec.UpdatedAt
-	if rec.ComputedAt != nil {
-		modTime = *rec.ComputedAt
+		h["Content-Disposition"] = th.attachment // the browser saves it instead of showing 65 MB in a tab
 	}
 
-	if req.Header.Get("Range") == "" && strings.Contains(req.Header.Get(echo.HeaderAcceptEncoding), "gzip") {
-		h.Set("ETag", fmt.Sprintf("%q", rec.Checksum+"-gzip"))
-		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, rec.Checksum+"-gzip") {
+	if rng == "" && strings.Contains(req.Header.Get(echo.HeaderAcceptEncoding), "gzip") {
+		h["Etag"] = th.etagGzip
+		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, th.etagGzip[0]) {
 			resp.WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -76,17 +103,23 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 			}
 			return err // the client went away, or storage failed mid-way
 		}
-		s.markVerified(c, rec, info, !verified)
+		if !verified {
+			s.results.verified.add(rec, info)
+		}
 		return zw.Close()
 	}
 
-	h.Set("ETag", fmt.Sprintf("%q", rec.Checksum))
+	h["Etag"] = th.etag
 	w := &problemWriter{ResponseWriter: newProgressWriter(resp), req: req}
+	var content io.ReadSeeker = obj
+	if f, ok := obj.(interface{ File() *os.File }); ok && verified {
+		content = f.File() // to the socket by sendfile
+	}
 	if verified || req.Method == http.MethodHead {
-		http.ServeContent(w, req, "", modTime, obj)
+		http.ServeContent(w, req, "", th.modTime, content)
 		return nil
 	}
-	if req.Header.Get("Range") != "" {
+	if rng != "" {
 		// Part of an object not yet checked: check it whole first, then serve the part.
 		if _, err := checkAll(obj, rec); err != nil {
 			var ce *corruptError
@@ -98,18 +131,20 @@ func (s *Service) streamText(c echo.Context, rec database.Record, download bool)
 		if _, err := obj.Seek(0, io.SeekStart); err != nil {
 			return storageError(err)
 		}
-		s.markVerified(c, rec, info, true)
-		http.ServeContent(w, req, "", modTime, obj)
+		s.results.verified.add(rec, info)
+		http.ServeContent(w, req, "", th.modTime, obj)
 		return nil
 	}
 	v := newVerifyingReader(obj, rec)
-	http.ServeContent(w, req, "", modTime, v)
+	http.ServeContent(w, req, "", th.modTime, v)
 	if ce := v.corrupt(); ce != nil {
 		// ServeContent stopped short of Content-Length: net/http closes the connection.
 		_, _ = s.results.recompute(ctx, rec, ce)
 		return nil
 	}
-	s.markVerified(c, rec, info, v.checked)
+	if v.checked {
+		s.results.verified.add(rec, info)
+	}
 	return nil
 }
 
@@ -127,12 +162,6 @@ func (s *Service) notServed(c echo.Context, rec database.Record, err error) erro
 	return s.answer(c, result{Record: fresh})
 }
 
-func (s *Service) markVerified(c echo.Context, rec database.Record, info objectstore.Object, checked bool) {
-	if checked {
-		_ = s.results.verified.Set(c.Request().Context(), verifiedKey(rec, info), nil, verifiedFor)
-	}
-}
-
 // storageError classifies an error reading an object.
 func storageError(err error) error {
 	if errors.Is(err, context.Canceled) {
@@ -140,3 +169,51 @@ func storageError(err error) error {
 	}
 	return &unavailableError{what: "storage", err: err}
 }
+
+// progressWriter moves the write deadline forward as a large response makes progress, so a
+// download takes as long as it needs while a client that stops reading is cut off after
+// serve.WriteTimeout. ReadFrom hands a file to the connection underneath (sendfile) in
+// pieces, moving the deadline before each.
+type progressWriter struct {
+	*echo.Response
+	rc      *http.ResponseController
+	pending int
+}
+
+func newProgressWriter(r *echo.Response) *progressWriter {
+	return &progressWriter{Response: r, rc: http.NewResponseController(r)}
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	if w.pending += len(b); w.pending >= 256<<10 {
+		w.pending = 0
+		_ = w.rc.SetWriteDeadline(time.Now().Add(serve.WriteTimeout))
+	}
+	return w.Response.Write(b)
+}
+
+const sendPiece = 4 << 20
+
+func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.Response.Writer.(io.ReaderFrom)
+	lr, limited := src.(*io.LimitedReader)
+	if !ok || !limited || !w.Response.Committed {
+		return io.Copy(writerOnly{w}, src)
+	}
+	var total int64
+	for lr.N > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(serve.WriteTimeout))
+		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: min(lr.N, sendPiece)})
+		lr.N -= n
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (w *progressWriter) Unwrap() http.ResponseWriter { return w.Response }
+
+// writerOnly hides ReadFrom, so io.Copy does not come back to it.
+type writerOnly struct{ io.Writer }

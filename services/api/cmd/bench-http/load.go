@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// result is one load run: requests per second and latency percentiles.
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int
+}
+
+// load sends GET path to addr from conns keep-alive connections, each one request at a time,
+// for d, and measures what came back. It is a load generator of its own rather than wrk so
+// that make bench-http needs nothing installed: raw requests written once, responses read with
+// one buffer per connection, latencies kept in a slice per connection.
+func load(addr, path string, conns int, d time.Duration) (result, error) {
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench-http\r\n\r\n")
+	type worker struct {
+		lat  []time.Duration
+		errs int
+		err  error
+	}
+	workers := make([]worker, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(d)
+	for i := range workers {
+		w := &workers[i]
+		w.lat = make([]time.Duration, 0, 1<<16)
+		wg.Go(func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				w.err = err
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReaderSize(c, 64<<10)
+			for {
+				t0 := time.Now()
+				if !t0.Before(stop) {
+					return
+				}
+				if _, err := c.Write(req); err != nil {
+					w.err = err
+					return
+				}
+				status, err := readResponse(r)
+				if err != nil {
+					w.err = err
+					return
+				}
+				w.lat = append(w.lat, time.Since(t0))
+				if status != 200 {
+					w.errs++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	res := result{}
+	for _, w := range workers {
+		if w.err != nil {
+			return result{}, w.err
+		}
+		all = append(all, w.lat...)
+		res.errors += w.errs
+	}
+	if len(all) == 0 {
+		return result{}, errors.New("no request answered")
+	}
+	slices.Sort(all)
+	res.rps = float64(len(all)) / elapsed.Seconds()
+	res.p50 = all[len(all)/2]
+	res.p99 = all[len(all)*99/100]
+	return res, nil
+}
+
+var (
+	crlf          = []byte("\r\n")
+	contentLength = []byte("content-length:")
+	chunked       = []byte("transfer-encoding: chunked")
+)
+
+// readResponse reads one HTTP/1.1 response and discards its body; it returns the status.
+func readResponse(r *bufio.Reader) (int, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, err
+	}
+	length, isChunked := int64(-1), false
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		if bytes.Equal(line, crlf) {
+			break
+		}
+		lower := bytes.ToLower(bytes.TrimRight(line, "\r\n"))
+		if v, ok := bytes.CutPrefix(lower, contentLength); ok {
+			if length, err = strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err != nil {
+				return 0, err
+			}
+		} else if bytes.Equal(lower, chunked) {
+			isChunked = true
+		}
+	}
+	switch {
+	case isChunked:
+		return status, skipChunks(r)
+	case length >= 0:
+		_, err = r.Discard(int(length))
+		return status, err
+	}
+	return 0, errors.New("a response without a length")
+}
+
+func skipChunks(r *bufio.Reader) error {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
+		if err != nil {
+			return err
+		}
+		if _, err := r.Discard(int(size) + 2); err != nil {
+			return err
+		}
+		if size == 0 {
+			return nil
+		}
+	}
+}

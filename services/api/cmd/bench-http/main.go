@@ -1,0 +1,338 @@
+// Command bench-http measures the API's reads beside the framework's limit, on loopback: it
+// starts the standalone service and, in the same run, a bare echo server answering the same
+// bytes (and http.ServeContent of the same text from a file), and loads both from this
+// process, interleaved A B B A over several rounds, for:
+//
+//   - a cached GET /api/v1/factorial/{n} of a small finished n (JSON),
+//   - GET /api/v1/factorial/metadata/{n} of it,
+//   - the text of n = 10,000 and of n = 100,000.
+//
+// It prints a table of the medians (requests/s, p99), their ratios and the targets, with the
+// machine and its load. make bench-http builds bin/standalone and runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+func main() {
+	bare := flag.String("serve-bare", "", "serve the bare handlers on this address, from the files in -dir (internal)")
+	dir := flag.String("dir", "", "directory of the bare server's files (internal)")
+	standalone := flag.String("standalone", "bin/standalone", "the standalone binary")
+	duration := flag.Duration("duration", 2*time.Second, "length of one measurement")
+	rounds := flag.Int("rounds", 3, "rounds of A B B A per scenario")
+	conns := flag.Int("conns", 16, "connections of the load generator")
+	flag.Parse()
+	var err error
+	if *bare != "" {
+		err = serveBare(*bare, *dir)
+	} else {
+		err = run(*standalone, *duration, *rounds, *conns)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-http:", err)
+		os.Exit(1)
+	}
+}
+
+// scenario is one comparison: a path of the service against a path of the bare server.
+type scenario struct {
+	name, service, bare string
+	text                bool // a text download: the target is requests/s only
+}
+
+const small = 100 // the small finished n of the JSON scenarios
+
+func run(standalone string, d time.Duration, rounds, conns int) error {
+	work, err := os.MkdirTemp("", "bench-http-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	svcAddr, bareAddr := freeAddr(), freeAddr()
+	fmt.Fprintf(os.Stderr, "starting %s on %s\n", standalone, svcAddr)
+	svc := exec.CommandContext(ctx, standalone)
+	svc.Env = append(os.Environ(), "HTTP_ADDR="+svcAddr, "DATA_DIR="+filepath.Join(work, "data"),
+		"EMBEDDED_NATS_ADDR=off", "LOG_LEVEL=warn", "RATE_LIMIT_RPS=0")
+	svc.Stdout, svc.Stderr = os.Stderr, os.Stderr
+	if err := svc.Start(); err != nil {
+		return fmt.Errorf("start %s: %w (make bench-http builds it)", standalone, err)
+	}
+	defer stopProcess(svc)
+	base := "http://" + svcAddr
+	if err := waitReady(base + "/readyz"); err != nil {
+		return err
+	}
+	for _, n := range []int{small, 10_000, 100_000} {
+		if err := compute(base, n); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"json":        fmt.Sprintf("/api/v1/factorial/%d", small),
+		"meta":        fmt.Sprintf("/api/v1/factorial/metadata/%d", small),
+		"text-10000":  "/api/v1/factorial/10000?format=text",
+		"text-100000": "/api/v1/factorial/100000?format=text",
+	}
+	bareDir := filepath.Join(work, "bare")
+	if err := os.Mkdir(bareDir, 0o755); err != nil {
+		return err
+	}
+	for name, path := range files {
+		body, err := get(base + path)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(bareDir, name), body, 0o644); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bare := exec.CommandContext(ctx, self, "-serve-bare", bareAddr, "-dir", bareDir)
+	bare.Stdout, bare.Stderr = os.Stderr, os.Stderr
+	if err := bare.Start(); err != nil {
+		return err
+	}
+	defer stopProcess(bare)
+	if err := waitReady("http://" + bareAddr + "/json"); err != nil {
+		return err
+	}
+
+	scenarios := []scenario{
+		{"cached GET /api/v1/factorial/100 (JSON)", files["json"], "/json", false},
+		{"GET /api/v1/factorial/metadata/100", files["meta"], "/meta", false},
+		{"text of 10000! (35,660 bytes)", files["text-10000"], "/text-10000", true},
+		{"text of 100000! (456,574 bytes)", files["text-100000"], "/text-100000", true},
+	}
+	before := loadAvg()
+	fmt.Fprintf(os.Stderr, "measuring: %d scenarios, %d rounds of A B B A, %v each, %d connections\n", len(scenarios), rounds, d, conns)
+	type row struct {
+		scenario
+		svc, bare []result
+	}
+	var rows []row
+	for _, sc := range scenarios {
+		// Warm both up (caches filled, connections and buffers grown).
+		for _, t := range [][2]string{{svcAddr, sc.service}, {bareAddr, sc.bare}} {
+			if _, err := load(t[0], t[1], conns, d/2); err != nil {
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+		}
+		r := row{scenario: sc}
+		for range rounds {
+			for _, which := range []string{"svc", "bare", "bare", "svc"} {
+				addr, path := svcAddr, sc.service
+				if which == "bare" {
+					addr, path = bareAddr, sc.bare
+				}
+				res, err := load(addr, path, conns, d)
+				if err != nil {
+					return fmt.Errorf("%s: %w", sc.name, err)
+				}
+				if res.errors > 0 {
+					return fmt.Errorf("%s: %d answers were not 200", sc.name, res.errors)
+				}
+				if which == "svc" {
+					r.svc = append(r.svc, res)
+				} else {
+					r.bare = append(r.bare, res)
+				}
+			}
+		}
+		fmt.Fprintf(os.Stderr, "  %s done\n", sc.name)
+		rows = append(rows, r)
+	}
+	after := loadAvg()
+
+	fmt.Printf("Machine: %s, %d cores, Go %s; load average %s before, %s after.\n",
+		cpuModel(), runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), before, after)
+	fmt.Printf("Loopback, %d connections, %d rounds of service/bare/bare/service × %v; medians (min) of %d runs each.\n\n",
+		conns, rounds, d, 2*rounds)
+	fmt.Println("| read | service req/s | bare req/s | ratio | service p99 | bare p99 | p99 ratio | target |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, r := range rows {
+		s, b := summarize(r.svc), summarize(r.bare)
+		ratio, p99ratio := s.rps/b.rps, float64(s.p99)/float64(b.p99)
+		target, met := "≥ 0.8× req/s, p99 ≤ 1.5×", ratio >= 0.8 && p99ratio <= 1.5
+		if r.text {
+			target, met = "≥ 0.8× req/s of ServeContent from a file", ratio >= 0.8
+		}
+		verdict := "met"
+		if !met {
+			verdict = "**not met**"
+		}
+		fmt.Printf("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %s | %s | %.2f | %s: %s |\n",
+			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, ms(s.p99), ms(b.p99), p99ratio, target, verdict)
+	}
+	return nil
+}
+
+// summary is the median of several runs (and the lowest requests/s).
+type summary struct {
+	rps, minRPS float64
+	p99         time.Duration
+}
+
+func summarize(rs []result) summary {
+	rps := make([]float64, len(rs))
+	p99 := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		rps[i], p99[i] = r.rps, r.p99
+	}
+	slices.Sort(rps)
+	slices.Sort(p99)
+	return summary{rps: rps[len(rps)/2], minRPS: rps[0], p99: p99[len(p99)/2]}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// serveBare serves, with echo and nothing else, the same bytes the service answers: the JSON
+// with c.Blob, the text with http.ServeContent of a file (opened per request, as a store would).
+func serveBare(addr, dir string) error {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	for _, name := range []string{"json", "meta"} {
+		body, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		e.GET("/"+name, func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body) })
+	}
+	for _, name := range []string{"text-10000", "text-100000"} {
+		path := filepath.Join(dir, name)
+		e.GET("/"+name, func(c echo.Context) error {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			c.Response().Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+			http.ServeContent(c.Response().Writer, c.Request(), "", fi.ModTime(), f)
+			return nil
+		})
+	}
+	return http.ListenAndServe(addr, e)
+}
+
+// compute asks for n! and waits until it is done.
+func compute(base string, n int) error {
+	resp, err := http.Post(base+"/api/v1/factorial", "application/json", strings.NewReader(fmt.Sprintf(`{"number": %d}`, n)))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("%s/api/v1/factorial/%d?wait=30s", base, n))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+	}
+	return fmt.Errorf("%d! not done within 2 minutes", n)
+}
+
+func get(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New(url + " not ready within a minute")
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func stopProcess(c *exec.Cmd) {
+	if c.Process == nil {
+		return
+	}
+	_ = c.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = c.Process.Kill()
+		<-done
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.Equal(bytes.TrimSpace(k), []byte("model name")) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,142 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/labstack/echo/v4"
+
+	"github.com/factorial-service/factorial/platform/database"
+)
+
+// hotCache holds, in this process, the answers about finished results ready to write: the
+// bytes of GET /api/v1/factorial/{n} and of its metadata, and the record. A finished result
+// never changes, so nothing here goes stale; an entry is dropped when its result is sent back
+// to be computed or fails. It is bounded by bytes (LOCAL_CACHE_BYTES), least recently used
+// first out, and sits in front of the shared cache (Redis or in-process) and the database:
+// a cached read touches neither, and allocates next to nothing.
+type hotCache struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[int64, *hotEntry]
+	bytes int64
+	max   int64
+}
+
+// hotEntry is one finished result. Its slices are shared by every answer and never changed.
+type hotEntry struct {
+	rec        database.Record
+	json       []byte   // the 200 of GET …/{n}, digits inlined when small enough; nil if not yet known
+	jsonLength []string // its Content-Length header value
+	meta       []byte   // the 200 of GET …/metadata/{n}; nil until the whole row is known, or when the store presigns
+	metaLength []string
+	row        bool         // rec is the whole row
+	text       *textHeaders // the headers of its text download
+}
+
+func (e *hotEntry) size() int64 { return int64(len(e.json)+len(e.meta)) + 512 }
+
+func newHotCache(maxBytes int64) *hotCache {
+	l, _ := simplelru.NewLRU[int64, *hotEntry](1<<30, nil) // bounded by bytes below, not by count
+	return &hotCache{lru: l, max: maxBytes}
+}
+
+// get returns the entry of n, or nil.
+func (h *hotCache) get(n int64) *hotEntry {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	e, _ := h.lru.Get(n)
+	h.mu.Unlock()
+	return e
+}
+
+// put keeps e as the entry of n, replacing any, and forgets the least recently used entries
+// past the byte budget. An entry larger than the whole budget is not kept.
+func (h *hotCache) put(e *hotEntry) {
+	size := e.size()
+	if size > h.max {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old, ok := h.lru.Peek(e.rec.Number); ok {
+		h.bytes -= old.size()
+	}
+	h.lru.Add(e.rec.Number, e)
+	h.bytes += size
+	for h.bytes > h.max {
+		_, old, ok := h.lru.RemoveOldest()
+		if !ok {
+			break
+		}
+		h.bytes -= old.size()
+	}
+}
+
+func (h *hotCache) delete(n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old, ok := h.lru.Peek(n); ok {
+		h.bytes -= old.size()
+		h.lru.Remove(n)
+	}
+}
+
+// remember renders what can be answered from res, a done result, and keeps it: its JSON when
+// the digits are there (or too large to be inlined anyway), and its metadata when res is the
+// whole row and the store does not presign (a presigned URL is made per request). What the
+// entry already had and res lacks is kept.
+func (r *results) remember(res result) {
+	if r.hot == nil || res.Record.Status != database.StatusDone {
+		return
+	}
+	old := r.hot.get(res.Record.Number)
+	e := &hotEntry{rec: res.Record, row: res.Row}
+	if old != nil {
+		*e = *old
+		if res.Row {
+			e.rec, e.row = res.Record, true
+		}
+	}
+	if e.json == nil && (res.Text != nil || res.Record.Size > r.inlineMax) {
+		out := toFactorialJSON(res)
+		if res.Record.Size > r.inlineMax {
+			out.FactorialResult = nil
+		}
+		e.json, e.jsonLength = render(out)
+	}
+	if e.meta == nil && e.row && !r.presigns {
+		e.meta, e.metaLength = render(toMetadataJSON(e.rec))
+	}
+	if e.text == nil {
+		e.text = newTextHeaders(e.rec)
+	}
+	r.hot.put(e)
+}
+
+// render is what echo's c.JSON writes for v (its encoder ends with a newline).
+func render(v any) ([]byte, []string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil
+	}
+	b = append(b, '\n')
+	return b, []string{strconv.Itoa(len(b))}
+}
+
+var hdrJSON = []string{mediaJSON}
+
+// writeJSON writes bytes rendered beforehand as a JSON answer.
+func writeJSON(c echo.Context, body []byte, length []string) error {
+	resp := c.Response()
+	h := resp.Header()
+	h[echo.HeaderContentType] = hdrJSON
+	h[echo.HeaderContentLength] = length
+	resp.WriteHeader(http.StatusOK)
+	_, err := resp.Write(body)
+	return err
+}
