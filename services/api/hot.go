@@ -36,7 +36,7 @@ type hotEntry struct {
 	text       *textHeaders // the headers of its text download
 }
 
-func (e *hotEntry) size() int64 { return int64(len(e.json)+len(e.meta)) + 512 }
+func (e *hotEntry) size() int64 { return int64(len(e.json)+len(e.meta)+len(e.rec.Text)) + 512 }
 
 func newHotCache(maxBytes int64) *hotCache {
 	l, _ := simplelru.NewLRU[int64, *hotEntry](1<<30, nil) // bounded by bytes below, not by count
@@ -101,6 +101,9 @@ func (r *results) remember(res result) {
 		if res.Row {
 			e.rec, e.row = res.Record, true
 		}
+	}
+	if e.rec.Key == "" && e.rec.Text == "" && res.Text != nil {
+		e.rec.Text = *res.Text // a small result's text download needs no database either
 	}
 	if e.json == nil && (res.Text != nil || res.Record.Size > r.inlineMax) {
 		out := toFactorialJSON(res)

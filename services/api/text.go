@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -197,8 +198,14 @@ const sendPiece = 4 << 20
 func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := w.Response.Writer.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
-	if !ok || !limited || !w.Response.Committed {
-		return io.Copy(writerOnly{w}, src)
+	file := false
+	if limited {
+		_, file = lr.R.(*os.File)
+	}
+	if !ok || !file || !w.Response.Committed {
+		buf := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(buf)
+		return io.CopyBuffer(writerOnly{w}, src, *buf)
 	}
 	var total int64
 	for lr.N > 0 {
@@ -214,6 +221,9 @@ func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (w *progressWriter) Unwrap() http.ResponseWriter { return w.Response }
+
+// copyBuffers are the buffers of copies that cannot go by sendfile (text kept in a row).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writerOnly hides ReadFrom, so io.Copy does not come back to it.
 type writerOnly struct{ io.Writer }
