@@ -55,8 +55,10 @@ bench:
 	cd services/standalone && $(GO) test -run '^$$' -bench . -benchmem .
 	$(MAKE) bench-compute
 
+# The engine against GMP, interleaved rounds (a few minutes); flags in BENCH_COMPUTE_ARGS, e.g.
+# BENCH_COMPUTE_ARGS="-n 50000000,100000000 -sums= -grid=false" for the largest n.
 bench-compute:
-	cd services/calculator && $(GO) run ./cmd/bench-compute
+	cd services/calculator && $(GO) run ./cmd/bench-compute $(BENCH_COMPUTE_ARGS)
 
 # The API's reads beside the framework's limit: allocations per cached GET (-benchmem), then
 # the standalone service and a bare echo server loaded side by side on loopback (about 2 min).

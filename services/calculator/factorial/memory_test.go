@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 // megabytes when the kernel maps its code in huge pages, not the computation.
 // FACTORIAL_MEMORY_N (comma-separated) replaces the sizes, e.g. 50000000,100000000.
 func TestPeakMemoryUnderThreeTimesTheText(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector multiplies memory use")
+	}
 	ns := []uint64{1_000_000, 3_000_000}
 	if testing.Short() {
 		ns = ns[:1]
