@@ -71,10 +71,26 @@ func BenchmarkKaratsubaThresholds(b *testing.B) {
 	}
 }
 
-// BenchmarkSmallPaths times the small engine's two ways, multiplying 2..n and multiplying
-// primes, around productMaxN.
+// BenchmarkSmallPaths times the small engine's ways: from 20! limb by limb against the
+// product path around directMaxN, and multiplying 2..n against multiplying primes around
+// productMaxN.
 func BenchmarkSmallPaths(b *testing.B) {
 	defer func(m uint64) { productMaxN = m }(productMaxN)
+	var buf []byte
+	for _, n := range []uint64{40, 60, 80, 100} {
+		b.Run(fmt.Sprintf("%d/direct", n), func(b *testing.B) {
+			for b.Loop() {
+				buf = appendDirect(buf[:0], n)
+			}
+		})
+		b.Run(fmt.Sprintf("%d/numbers", n), func(b *testing.B) {
+			w := new(smallWork)
+			for b.Loop() {
+				m, _ := w.factorial(n)
+				buf = appendDnat(buf[:0], m)
+			}
+		})
+	}
 	w := new(smallWork)
 	for _, n := range []uint64{200, 300, 400, 500, 600} {
 		for _, way := range []struct {

@@ -20,7 +20,7 @@
 // Small products go to a second engine, in the calling goroutine (small.go,
 // smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's method, no
 // transforms. It computes n! for n up to smallMaxN (about 7,500; below productMaxN it
-// multiplies the numbers 2..n rather than primes, and up to 46 it computes in 192 bits), and
+// multiplies the numbers 2..n rather than primes, and up to 46 in three binary words), and
 // the lower levels of the large engine's product trees. Together they are faster than GMP's
 // mpz_fac_ui followed by mpz_get_str for every n up to 20,000 (see the README's benchmark).
 // Every threshold is measured by the benchmark named beside it.

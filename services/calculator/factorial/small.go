@@ -58,14 +58,17 @@ func (z dnat) norm() dnat {
 }
 
 // dmulWord returns x*w for w < 10^18, reusing x's storage when it has room.
-//
-// It divides by 10^18 without a division: with w' = floor(w*2^64/10^18), computed once,
-// q = floor(x[i]*w'/2^64) is the quotient of x[i]*w by 10^18 or one less (Shoup's method),
-// and the remainder x[i]*w - q*10^18 < 2*10^18 is exact in 64-bit arithmetic. The carry into
-// the next limb is that quotient (below 10^18), so successive limbs hardly wait for one
-// another.
 func dmulWord(x dnat, w uint64) dnat {
 	ws, _ := bits.Div64(w, 0, dBase)
+	return mulShoup(x, w, ws)
+}
+
+// mulShoup returns x*w for w < 10^18 and ws = floor(w*2^64/10^18), reusing x's storage when
+// it has room. It divides by 10^18 without a division: q = floor(x[i]*ws/2^64) is the
+// quotient of x[i]*w by 10^18 or one less (Shoup's method), and the remainder
+// x[i]*w - q*10^18 < 2*10^18 is exact in 64-bit arithmetic. The carry into the next limb is
+// that quotient (below 10^18), so successive limbs hardly wait for one another.
+func mulShoup(x dnat, w, ws uint64) dnat {
 	var carry uint64
 	for i, d := range x {
 		q, _ := bits.Mul64(d, ws)

@@ -126,10 +126,10 @@ func FuzzSmallArithmetic(f *testing.F) {
 }
 
 // TestSmallEngineAtThresholds checks n! on both sides of each threshold of the small engine
-// against math/big: the word-sized table, 192 bits, numbers against primes, and the large
+// against math/big: the word-sized table, from 20! directly, numbers against primes, the large
 // engine. Around smallMaxN both engines are also compared with each other.
 func TestSmallEngineAtThresholds(t *testing.T) {
-	ns := []uint64{2, 3, 19, 20, 21, 33, 34, 35, 45, 46, 47, productMaxN - 1, productMaxN, productMaxN + 1}
+	ns := []uint64{0, 1, 2, 3, 19, 20, 21, 22, 23, 24, 25, 26, directMaxN - 1, directMaxN, directMaxN + 1, 100, productMaxN - 1, productMaxN, productMaxN + 1}
 	for _, n := range ns {
 		want := new(big.Int).MulRange(1, int64(n)).Text(10)
 		if got := string(AppendText(nil, n)); got != want {
