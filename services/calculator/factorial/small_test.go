@@ -3,6 +3,7 @@ package factorial
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/big"
 	"math/bits"
@@ -212,6 +213,42 @@ func TestPutLimbWritesEighteenDigits(t *testing.T) {
 		want := fmt.Sprintf("%018d", d)
 		if string(b[:]) != want {
 			t.Fatalf("putLimb(%d) = %q, want %q", d, b[:], want)
+		}
+	}
+}
+
+// TestProductTreeAtThreshold checks products of treeSmallWords-1, treeSmallWords and
+// treeSmallWords+1 words, the last split between the small engine and the transforms.
+func TestProductTreeAtThreshold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	tk := newSerialTask()
+	for _, k := range []int{treeSmallWords - 1, treeSmallWords, treeSmallWords + 1, 2*treeSmallWords + 1} {
+		ws := make([]uint64, k)
+		want := big.NewInt(1)
+		for i := range ws {
+			ws[i] = 1 + rng.Uint64N(dBase-1)
+			want.Mul(want, new(big.Int).SetUint64(ws[i]))
+		}
+		if got := natText(t, tk.productOfWords(ws)); got != want.Text(10) {
+			t.Fatalf("product of %d words differs from math/big", k)
+		}
+	}
+}
+
+// TestWriteAtParallelThreshold checks that Write on one core and on every core, on both sides
+// of parallelMinN, gives the text that AppendText gives.
+func TestWriteAtParallelThreshold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few hundred milliseconds")
+	}
+	for _, n := range []uint64{parallelMinN - 1, parallelMinN} {
+		want := sha256.Sum256(AppendText(nil, n))
+		h := sha256.New()
+		if _, err := Write(context.Background(), n, h, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatalf("n=%d: Write differs from AppendText", n)
 		}
 	}
 }
