@@ -1,6 +1,9 @@
 package factorial
 
-import "unsafe"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Large buffers are taken from the operating system directly (arena_unix.go) and handed back
 // as soon as they are done with, instead of being left to the garbage collector: the collector
@@ -42,4 +45,53 @@ func expand(a []uint64, l int) {
 		a[i] = uint64(x[i])
 	}
 	clear(a[l:])
+}
+
+// bufferCache keeps the transform buffers of the heap products (multiply.go) for reuse within
+// one computation: the product trees need buffers of a few sizes over and over, and a fresh
+// mapping costs a page fault per page. release hands them all back.
+type bufferCache struct {
+	mu   sync.Mutex
+	free map[int][][]uint64 // by length
+	rel  map[*uint64]func()
+}
+
+// get returns a buffer of n words, not zeroed.
+func (c *bufferCache) get(n int) []uint64 {
+	c.mu.Lock()
+	if bufs := c.free[n]; len(bufs) > 0 {
+		b := bufs[len(bufs)-1]
+		c.free[n] = bufs[:len(bufs)-1]
+		c.mu.Unlock()
+		return b
+	}
+	c.mu.Unlock()
+	b, release := words(n)
+	c.mu.Lock()
+	if c.rel == nil {
+		c.rel = make(map[*uint64]func())
+	}
+	c.rel[&b[0]] = release
+	c.mu.Unlock()
+	return b
+}
+
+// put returns b, from get, for reuse.
+func (c *bufferCache) put(b []uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.free == nil {
+		c.free = make(map[int][][]uint64)
+	}
+	c.free[len(b)] = append(c.free[len(b)], b)
+}
+
+// release hands back every buffer; none may be in use.
+func (c *bufferCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.rel {
+		r()
+	}
+	c.free, c.rel = nil, nil
 }

@@ -18,6 +18,7 @@ import (
 // so most of the work is a chain of squarings, each about twice the size of the one before
 // (chain.go), and the g_k are balanced product trees computed concurrently beforehand.
 func (t *task) factorial(n uint64) (m nat, zeros int64, release func(), err error) {
+	defer t.buffers.release()
 	groups, zeros := exponentGroups(n)
 	t.setTotal(estimate(groups))
 	if err := t.err(); err != nil {
@@ -40,6 +41,7 @@ func (t *task) factorial(n uint64) (m nat, zeros int64, release func(), err erro
 	work()
 	wg.Wait()
 	groups = nil
+	t.buffers.release() // the trees' transform buffers are not needed by the chain
 	if err := t.err(); err != nil {
 		return nil, 0, func() {}, err
 	}

@@ -58,8 +58,8 @@ func (t *task) mul(x, y nat) nat {
 		t.advance(cost)
 		return mulSchool(x, y)
 	case pieces:
-		buf, release := words(2 * n)
-		defer release()
+		buf := t.buffers.get(2 * n)
+		defer t.buffers.put(buf)
 		return t.mulPieces(x, y, buf[:n], buf[n:], make(nat, len(x)+len(y)))
 	}
 	return t.mulPlain(x, y, n)
@@ -67,8 +67,9 @@ func (t *task) mul(x, y nat) nat {
 
 // mulPlain returns x*y with one convolution of length n >= len(x)+len(y).
 func (t *task) mulPlain(x, y nat, n int) nat {
-	buf, release := words(2 * n)
-	defer release()
+	buf := t.buffers.get(2 * n)
+	defer t.buffers.put(buf)
+	clear(buf)
 	a, b := buf[:n], buf[n:]
 	load(a, x, 1)
 	load(b, y, inverseOf(n))

@@ -22,6 +22,8 @@ type task struct {
 	next     atomic.Int64  // done value at which to report next
 	mu       sync.Mutex    // serialises calls to progress
 	reported float64       // last fraction passed to progress
+
+	buffers bufferCache // transform buffers of the heap products, released by factorial
 }
 
 // splitAlign is the alignment of the ranges that parallel hands out: a multiple of the length of
@@ -38,8 +40,11 @@ func newTask(ctx context.Context, progress func(float64)) *task {
 	return t
 }
 
-// close releases the task's hold on its context.
-func (t *task) close() { t.release() }
+// close releases the task's hold on its context, and its buffers if any are left.
+func (t *task) close() {
+	t.release()
+	t.buffers.release()
+}
 
 // stopped reports whether the context has been cancelled.
 func (t *task) stopped() bool { return t.stop.Load() }
