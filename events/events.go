@@ -27,6 +27,7 @@ const (
 	SubjectComputed   = "factorial.computed"
 	SubjectFailed     = "factorial.failed"
 	SubjectProgress   = "factorial.progress"
+	SubjectCancelled  = "factorial.cancelled"
 	SubjectDeadLetter = "factorial.deadletter" // requests that can never be computed, with HeaderReason
 )
 
@@ -194,6 +195,22 @@ func (p Progress) Validate() error {
 		return fmt.Errorf("number %d is negative", p.Number)
 	case !(p.Progress >= 0 && p.Progress <= 1):
 		return fmt.Errorf("progress %v is not between 0 and 1", p.Progress)
+	}
+	return nil
+}
+
+// Cancelled announces that the request for n was cancelled (DELETE /api/v1/factorial/{n})
+// while it was pending or computing: the calculator computing it stops, and requesting n
+// again starts anew.
+type Cancelled struct {
+	Number      int64     `json:"number"`
+	CancelledAt time.Time `json:"cancelled_at"`
+}
+
+// Validate checks what the JSON types cannot.
+func (c Cancelled) Validate() error {
+	if c.Number < 0 {
+		return fmt.Errorf("number %d is negative", c.Number)
 	}
 	return nil
 }

@@ -23,8 +23,9 @@ var samples = map[string]any{
 		Number: 20, Status: events.StatusDone, Checksum: strings.Repeat("cd", 32), Size: 19, Digits: 19,
 		ComputedAt: time.Now().UTC(), Text: "2432902008176640000", CreatedAt: ptr(time.Now().UTC()),
 	},
-	events.SubjectFailed:   events.Failed{Number: 20, Error: "boom", Attempts: 3, FailedAt: time.Now().UTC()},
-	events.SubjectProgress: events.Progress{Number: 20, Progress: 0.5, At: time.Now().UTC()},
+	events.SubjectFailed:    events.Failed{Number: 20, Error: "boom", Attempts: 3, FailedAt: time.Now().UTC()},
+	events.SubjectProgress:  events.Progress{Number: 20, Progress: 0.5, At: time.Now().UTC()},
+	events.SubjectCancelled: events.Cancelled{Number: 20, CancelledAt: time.Now().UTC()},
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -116,6 +117,7 @@ func TestSchemasRejectBadPayloads(t *testing.T) {
 		{events.SubjectComputed, `{"number": 1, "status": "pending", "key": "k", "bucket": "", "checksum": "x", "size": 1, "digits": 1, "compute_ms": 0, "computed_at": "2026-01-01T00:00:00Z"}`},
 		{events.SubjectFailed, `{"number": 1, "error": "", "attempts": 0, "failed_at": "yesterday"}`},
 		{events.SubjectProgress, `{"number": 1, "progress": 1.5, "at": "2026-01-01T00:00:00Z"}`},
+		{events.SubjectCancelled, `{"number": -1, "cancelled_at": "2026-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.subject, func(t *testing.T) {

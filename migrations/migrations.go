@@ -1,6 +1,9 @@
 // Package migrations holds the service's SQL migrations, embedded, and runs them with
 // bun/migrate. One set of files serves PostgreSQL and SQLite.
 //
+// A migration that one SQL text cannot say for both databases is written in Go
+// (goMigrations).
+//
 // bin/migrate (cmd/migrate) runs them from the command line; services call Up at start (the
 // embedded profile) or Check (the distributed one, where a one-shot migrate job runs first).
 // Up and Down take a lock, so any number of processes may call them at once.
@@ -133,7 +136,7 @@ func newMigrator(db *bun.DB) (*migrate.Migrator, error) {
 	return migrate.NewMigrator(db, ms, migrate.WithTableName(table), migrate.WithMarkAppliedOnSuccess(true)), nil
 }
 
-// embedded returns the migrations embedded from sql/.
+// embedded returns the migrations embedded from sql/, and those written in Go (goMigrations).
 func embedded() (*migrate.Migrations, error) {
 	sub, err := fs.Sub(files, "sql")
 	if err != nil {
@@ -142,6 +145,9 @@ func embedded() (*migrate.Migrations, error) {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(sub); err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	for _, m := range goMigrations {
+		ms.Add(m)
 	}
 	return ms, nil
 }

@@ -36,7 +36,7 @@ type Requested struct {
 const maxBatchText = 4 << 20
 
 // RequestBatch records the requests, as Request does each: new numbers are inserted pending,
-// failed ones are reset to pending, others are returned unchanged. The result has one entry
+// failed and cancelled ones are reset to pending, others are returned unchanged. The result has one entry
 // per distinct number, in the order of reqs (a repeated number is recorded once, for its
 // first request). Two statements whatever the batch: the insert, then a read of the numbers
 // it did not change.
@@ -63,7 +63,7 @@ func (f *Factorials) RequestBatch(ctx context.Context, reqs []NewRequest, now ti
 			started_at = NULL, heartbeat_at = NULL, checked_at = NULL,
 			cost_us = excluded.cost_us, client = excluded.client,
 			requested_at = excluded.requested_at, updated_at = excluded.updated_at
-		WHERE factorials.status = 'failed'
+		WHERE factorials.status IN ('failed', 'cancelled')
 		RETURNING `+columns, args...).Scan(ctx, &created)
 	if err != nil {
 		return nil, fmt.Errorf("request %d factorials: %w", len(reqs), err)

@@ -16,18 +16,23 @@ type Status string
 
 // The life of a request: pending → computing → done, or failed (retried by requesting again).
 // A computing row goes back to pending when its worker releases it, and is taken over by
-// another worker when its heartbeat stops.
+// another worker when its heartbeat stops. A pending or computing row can be cancelled
+// (Cancel); requesting it again starts it anew.
 const (
 	StatusPending   Status = "pending"
 	StatusComputing Status = "computing"
 	StatusDone      Status = "done"
 	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
 )
 
-// Valid reports whether s is one of the four statuses.
+// Statuses lists every status.
+var Statuses = []Status{StatusPending, StatusComputing, StatusDone, StatusFailed, StatusCancelled}
+
+// Valid reports whether s is one of the five statuses.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusPending, StatusComputing, StatusDone, StatusFailed:
+	case StatusPending, StatusComputing, StatusDone, StatusFailed, StatusCancelled:
 		return true
 	}
 	return false
@@ -99,7 +104,7 @@ const columns = `number, status, attempts, progress, "key", bucket, checksum, si
 	heartbeat_at, computed_at, announced_at, checked_at`
 
 // Request records a request for n. created is true when this call made it pending: a new
-// row, or a failed row reset to pending for a retry (Attempts=0, Error cleared,
+// row, or a failed or cancelled row reset to pending for a retry (Attempts=0, Error cleared,
 // RequestedAt=now). Of many concurrent calls for the same n exactly one sees created=true.
 // Done, pending and computing rows are returned unchanged. See RequestBatch for many.
 func (f *Factorials) Request(ctx context.Context, n int64, now time.Time) (rec Record, created bool, err error) {
