@@ -85,7 +85,7 @@ var subscriberServices = []struct {
 	{from: apiConsumerDelete + "*", to: gateDelete + "*"},
 }
 
-var subscriberEvents = []string{events.SubjectComputed, events.SubjectFailed, events.SubjectProgress}
+var subscriberEvents = []string{events.SubjectComputed, events.SubjectFailed, events.SubjectProgress, events.SubjectCancelled}
 
 // configureUsers adds the two users (and the subscriber's account) to opts, and returns that
 // account; the server then has no anonymous access.

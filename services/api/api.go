@@ -219,6 +219,7 @@ const (
 	kindProgress  = "progress"
 	kindComputed  = "computed"
 	kindFailed    = "failed"
+	kindCancelled = "cancelled"
 )
 
 // follow handles every event of the stream: it keeps the cache true, then tells waiting
@@ -247,6 +248,11 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 		if err = events.Decode(data, &f); err == nil {
 			kind, n = kindFailed, f.Number
 			s.results.forget(ctx, n)
+		}
+	case subject == events.SubjectCancelled:
+		var c events.Cancelled
+		if err = events.Decode(data, &c); err == nil {
+			kind, n = kindCancelled, c.Number
 		}
 	case subject == events.SubjectProgress:
 		var p events.Progress

@@ -179,7 +179,8 @@ func (s *Service) getFactorial(c echo.Context) error {
 	return s.answer(c, res)
 }
 
-// answer writes the JSON of a result: 200 when done or failed, 202 while it is not.
+// answer writes the JSON of a result: 200 when done, failed or cancelled, 202 while it is
+// pending or computing.
 func (s *Service) answer(c echo.Context, res result) error {
 	if finished(res.Record.Status) {
 		return c.JSON(http.StatusOK, toFactorialJSON(res))
@@ -188,9 +189,11 @@ func (s *Service) answer(c echo.Context, res result) error {
 	return c.JSON(http.StatusAccepted, toFactorialJSON(res))
 }
 
-func finished(s database.Status) bool { return s == database.StatusDone || s == database.StatusFailed }
+func finished(s database.Status) bool {
+	return s == database.StatusDone || s == database.StatusFailed || s == database.StatusCancelled
+}
 
-// waitFor holds the request until n is computed or failed, or wait runs out.
+// waitFor holds the request until n is computed, failed or cancelled, or wait runs out.
 func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax int64) (result, error) {
 	ctx := c.Request().Context()
 	changes, cancel := s.broker.subscribe()
@@ -211,7 +214,7 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 			// followed the stream) must not turn a finished result into a 202.
 			return s.results.get(ctx, n, inlineMax)
 		case ch := <-changes:
-			if ch.Number == n && (ch.Kind == kindComputed || ch.Kind == kindFailed) {
+			if ch.Number == n && (ch.Kind == kindComputed || ch.Kind == kindFailed || ch.Kind == kindCancelled) {
 				return s.results.get(ctx, n, inlineMax)
 			}
 		}

@@ -252,7 +252,7 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"unknown route", "GET", "/nothing", nil, 404, "openapi.yaml"},
 		{"unknown swagger file", "GET", "/swagger/doc.json", nil, 404, "openapi.yaml"},
 		{"unknown swagger file, HEAD", "HEAD", "/swagger/nothing.js", nil, 404, ""},
-		{"wrong method", "DELETE", "/api/v1/factorial/25", nil, 405, "Allow"},
+		{"wrong method", "PUT", "/api/v1/factorial/25", nil, 405, "Allow"},
 		{"wrong method on the page", "POST", "/", nil, 405, "Allow"},
 		{"not acceptable", "GET", "/api/v1/factorial/25", []string{"Accept", "image/png"}, 406, "application/json"},
 		{"range not satisfiable", "GET", "/api/v1/factorial/25?format=text", []string{"Range", "bytes=500-600"}, 416, "Range"},

@@ -23,6 +23,8 @@ type Records interface {
 	RequestRecorder
 	Get(ctx context.Context, n int64) (database.Record, error)
 	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
+	List(ctx context.Context, q database.ListQuery) ([]database.Record, error)
+	Cancel(ctx context.Context, n int64, now time.Time) (database.Record, bool, error)
 }
 
 // How long a request waits for the database and the cache before it answers 503 (the

@@ -39,6 +39,8 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/factorial", s.postFactorial)
+	v1.Match(readMethods, "/factorial", s.listFactorials)
+	v1.DELETE("/factorial/:number", s.cancelFactorial)
 	v1.Match(readMethods, "/factorial/:number", s.getFactorial)
 	v1.Match(readMethods, "/factorial/metadata/:number", s.getMetadata)
 	v1.Match(readMethods, "/events", s.streamEvents)
@@ -141,7 +143,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {
 	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost:
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete:
 	default:
 		method = "other" // any client can send any method: keep the series bounded
 	}

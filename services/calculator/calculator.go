@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
@@ -105,6 +106,7 @@ type Service struct {
 	worker  *worker
 	recon   *reconciler
 	ann     *announcer
+	events  *nats.Conn // follows factorial.cancelled
 	running chan struct{}
 }
 
@@ -163,10 +165,12 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	}
 	m := newMetrics(d.Registry)
 	s.ann = newAnnouncer(d.Records, log, now)
+	s.events = pubConn
 	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
 		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, announced: s.ann, now: now,
+		running: newRunning(d.Records, log),
 	}
 	s.recon = &reconciler{
 		records: d.Records, lookup: lookup, pub: pub, log: log, metrics: m, every: cfg.ReconcileEvery,
@@ -212,6 +216,7 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.sup.Run(ctx) })
+	wg.Go(func() { s.worker.running.follow(ctx, s.events) })
 	select {
 	case <-s.sup.Provisioned():
 	case <-ctx.Done():

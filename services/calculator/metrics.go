@@ -16,13 +16,13 @@ type metrics struct {
 }
 
 // outcomes of a delivery, each a series from the start.
-var outcomes = []string{"done", "duplicate", "retry", "failed"}
+var outcomes = []string{"done", "duplicate", "retry", "failed", "cancelled"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "factorial_calculator_deliveries_total",
-			Help: "Deliveries of factorial.requested by lane and outcome: done, duplicate (finished or being computed elsewhere), retry, failed.",
+			Help: "Deliveries of factorial.requested by lane and outcome: done, duplicate (finished or being computed elsewhere), retry, failed, cancelled.",
 		}, []string{"lane", "outcome"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "factorial_calculator_compute_seconds",

@@ -100,6 +100,7 @@ type worker struct {
 	retryDelay  time.Duration // before a delivery that failed is tried again
 	rowMax      int64         // results of at most this many bytes live in the database row
 	announced   *announcer    // records which announcements JetStream took
+	running     *running      // computations in flight, to cancel
 	now         func() time.Time
 }
 
@@ -229,7 +230,16 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 	if rerr := w.records.Release(rctx, req.n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 		log.Warn("release claim", "err", rerr)
 	}
+	if errors.Is(err, errLostClaim) {
+		if rec, gerr := w.records.Get(rctx, req.n); gerr == nil && rec.Status == database.StatusCancelled {
+			err = errCancelled // the heartbeat found the claim gone: cancelled, not taken over
+		}
+	}
 	switch {
+	case errors.Is(err, errCancelled):
+		log.Info("cancelled; stopped computing")
+		w.metrics.outcome(req.lane, "cancelled")
+		_ = req.msg.Ack()
 	case errors.Is(err, errLostClaim):
 		log.Warn("another calculator took this number over; stopping")
 		_ = req.msg.Ack()
@@ -250,9 +260,13 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 // after the lease, so it is still there if that calculator dies.
 func (w *worker) skip(ctx context.Context, req request, rec database.Record, log *slog.Logger) {
 	log.Debug("not claimed", "status", rec.Status)
-	w.metrics.outcome(req.lane, "duplicate")
+	if rec.Status == database.StatusCancelled {
+		w.metrics.outcome(req.lane, "cancelled")
+	} else {
+		w.metrics.outcome(req.lane, "duplicate")
+	}
 	switch rec.Status {
-	case database.StatusDone, database.StatusFailed:
+	case database.StatusDone, database.StatusFailed, database.StatusCancelled:
 		_ = req.msg.Ack()
 	default:
 		_ = req.msg.NakWithDelay(w.lease)
@@ -328,6 +342,7 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	n := req.n
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer w.running.add(n, cancel)()
 
 	var progress atomic.Uint64 // float64 bits
 	stopBeat := w.heartbeat(ctx, req, &progress, func(err error) { cancel(err) }, log)
@@ -352,8 +367,8 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	obj, putErr := w.store.Put(ctx, key, pr)
 	pr.CloseWithError(errors.New("store stopped reading")) // unblocks the engine if Put failed early
 	er := <-done
-	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLostClaim) {
-		return database.Result{}, errLostClaim
+	if cause := context.Cause(ctx); errors.Is(cause, errLostClaim) || errors.Is(cause, errCancelled) {
+		return database.Result{}, cause
 	}
 	// Either failure causes the other (the pipe carries it across): report the first.
 	if er.err != nil && (putErr == nil || errors.Is(putErr, er.err)) {

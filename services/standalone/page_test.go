@@ -155,7 +155,8 @@ func (p *page) ask(n string) {
 
 // The operations page in a real browser: a number asked on the page ends with its right
 // digits shown, a large result shows its ends and a download, the permalink survives a
-// reload, a failure shows its reason and its retry works, a bad number shows the API's
+// reload, a failure shows its reason and its retry works, a cancel shows as cancelled and
+// stops the computation, a bad number shows the API's
 // explanation, and the page breaks neither its Content-Security-Policy nor the console.
 func TestOperationsPage(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
@@ -164,9 +165,16 @@ func TestOperationsPage(t *testing.T) {
 	cfg.Calculator.MaxAttempts = 1
 	var broken atomic.Bool
 	broken.Store(true)
+	stopped := make(chan error, 1)
 	engine := newCountingEngine(func(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error) {
-		if n == 13 && broken.Load() {
+		switch {
+		case n == 13 && broken.Load():
 			return 0, errors.New("disk on fire")
+		case n == 99991: // runs until cancelled
+			progress(0.1)
+			<-ctx.Done()
+			stopped <- context.Cause(ctx)
+			return 0, ctx.Err()
 		}
 		return factorial.Write(ctx, n, w, progress)
 	})
@@ -242,6 +250,27 @@ func TestOperationsPage(t *testing.T) {
 		p.run("retrying from the table", chromedp.Click(chromedp.CSS(`#row-13 button[data-action="retry"]`)))
 		p.until("13! done after the retry", `document.getElementById('detail-digits').textContent === '6227020800'
 			&& document.querySelector('#row-13 .badge')?.textContent === 'done'`)
+	})
+
+	t.Run("a cancel shows as cancelled", func(t *testing.T) {
+		p.t = t
+		p.ask("99991")
+		p.until("99991! computing", `document.querySelector('#row-99991 .badge')?.textContent === 'computing'
+			&& !document.getElementById('detail-cancel').hidden`)
+		p.run("cancelling from the table", chromedp.Click(chromedp.CSS(`#row-99991 button[data-action="cancel"]`)))
+		p.until("99991! cancelled", `document.querySelector('#row-99991 .badge')?.textContent === 'cancelled'
+			&& document.getElementById('detail-status').textContent === 'cancelled'
+			&& document.getElementById('detail-error').textContent.startsWith('Cancelled')
+			&& document.querySelector('#row-99991 button[data-action="retry"]') !== null`)
+		select {
+		case err := <-stopped:
+			t.Logf("the computation stopped: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Error("the computation did not stop after the cancel")
+		}
+		if m := s.get("/api/v1/factorial/metadata/99991").json(t); m["status"] != "cancelled" {
+			t.Errorf("metadata after the cancel: %v", m)
+		}
 	})
 
 	t.Run("a number out of range shows what to send", func(t *testing.T) {

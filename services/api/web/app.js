@@ -306,10 +306,14 @@ async function drawResult(item) {
   const zeros = trailingZeros(n);
   $('detail-zeros').textContent = zeros > 0 ? `then ${fmt.format(zeros)} zero${zeros > 1 ? 's' : ''}` : '';
   box.hidden = false;
-  if (box.dataset.number === String(n)) return;
-  box.dataset.number = String(n);
-  const pre = $('detail-digits');
+  // Drawn once per number; again only when the digits themselves arrive after the ends were
+  // read by ranges (a list item, which carries no digits, can be merged first).
   const text = item.factorial_result;
+  const how = typeof text === 'string' ? 'text' : 'ranges';
+  if (box.dataset.number === String(n) && (box.dataset.how === 'text' || how === 'ranges')) return;
+  box.dataset.number = String(n);
+  box.dataset.how = how;
+  const pre = $('detail-digits');
   if (typeof text === 'string') {
     const end = text.length - zeros;
     $('detail-first').textContent = text.slice(0, ENDS) + (text.length > ENDS ? '…' : '');

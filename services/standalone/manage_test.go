@@ -1,0 +1,293 @@
+package standalone_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/services/calculator/factorial"
+)
+
+// sseEvent is one event of GET /api/v1/events.
+type sseEvent struct {
+	ID, Event, Data string
+}
+
+// events opens the event stream (resuming after lastID when it is not empty) and returns
+// its events until the test ends.
+func (s *service) events(t *testing.T, lastID string) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/api/v1/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("GET /api/v1/events: %d", resp.StatusCode)
+	}
+	out := make(chan sseEvent, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		var ev sseEvent
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Event != "" {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[len("id: "):]
+			case strings.HasPrefix(line, "event: "):
+				ev.Event = line[len("event: "):]
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = line[len("data: "):]
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
+	return out
+}
+
+// next waits for the first event of kind about n.
+func next(t *testing.T, evs <-chan sseEvent, kind string, n int64) sseEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				t.Fatalf("the event stream ended before %s of %d", kind, n)
+			}
+			var p struct{ Number int64 }
+			if ev.Event == kind && json.Unmarshal([]byte(ev.Data), &p) == nil && p.Number == n {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for %d within 20s", kind, n)
+		}
+	}
+}
+
+// list reads every page of GET /api/v1/factorial?query, limit items a page.
+func (s *service) list(t *testing.T, query string, limit int) []map[string]any {
+	t.Helper()
+	var items []map[string]any
+	cursor := ""
+	for range 100 {
+		q, _ := url.ParseQuery(query)
+		q.Set("limit", fmt.Sprint(limit))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		r := s.get("/api/v1/factorial?" + q.Encode())
+		if r.status != http.StatusOK {
+			t.Fatalf("list %s: %d %s", q.Encode(), r.status, r.body)
+		}
+		var page struct {
+			Items      []map[string]any `json:"items"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, page.Items...)
+		if page.NextCursor == "" {
+			return items
+		}
+		cursor = page.NextCursor
+	}
+	t.Fatal("paging did not end")
+	return nil
+}
+
+func numbersOf(items []map[string]any) []int64 {
+	var ns []int64
+	for _, it := range items {
+		ns = append(ns, int64(it["number"].(float64)))
+	}
+	return ns
+}
+
+// The list pages through every request newest first, filters by status, and refuses what it
+// cannot read with a problem; DELETE answers 404 for a number never asked and 409 for one done.
+func TestListAndCancelOverHTTP(t *testing.T) {
+	s := start(t, testConfig(t, t.TempDir()), nil)
+	asked := []int64{5, 7, 3, 11, 2}
+	for _, n := range asked {
+		s.post(n)
+		s.waitDone(n)
+	}
+	newestFirst := []int64{2, 11, 3, 7, 5}
+
+	if got := numbersOf(s.list(t, "", 2)); !slices.Equal(got, newestFirst) {
+		t.Fatalf("listed %v, want %v", got, newestFirst)
+	}
+	items := s.list(t, "status=done", 200)
+	if got := numbersOf(items); !slices.Equal(got, newestFirst) {
+		t.Fatalf("done: %v, want %v", got, newestFirst)
+	}
+	if got := s.list(t, "status=pending,computing,failed", 10); len(got) != 0 {
+		t.Fatalf("pending, computing or failed: %v, want none", got)
+	}
+	if it := items[0]; it["digits"] != 1.0 || it["result_url"] != "/api/v1/factorial/2?format=text" || it["compute_ms"] == nil || it["factorial_result"] != nil {
+		t.Errorf("item of 2!: %v; want digits, result_url and compute_ms, no digits inline", it)
+	}
+
+	for _, bad := range []string{"cursor=nonsense", "cursor=MTIz", "limit=0", "limit=201", "limit=05", "status=lost",
+		"status=done,", "status=done&status=failed", "page=2", "limit=%zz"} {
+		r := s.get("/api/v1/factorial?" + bad)
+		if r.status != http.StatusBadRequest || r.header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("GET ?%s: %d %s; want a 400 problem", bad, r.status, r.body)
+		}
+	}
+
+	if r := s.request(http.MethodDelete, "/api/v1/factorial/999", "", ""); r.status != http.StatusNotFound {
+		t.Errorf("DELETE of a number never asked: %d %s", r.status, r.body)
+	}
+	if r := s.request(http.MethodDelete, "/api/v1/factorial/5", "", ""); r.status != http.StatusConflict ||
+		!strings.Contains(string(r.body), "already computed") {
+		t.Errorf("DELETE of a done number: %d %s; want 409", r.status, r.body)
+	}
+	if r := s.request(http.MethodDelete, "/api/v1/factorial/05", "", ""); r.status != http.StatusBadRequest {
+		t.Errorf("DELETE /05: %d %s; want 400", r.status, r.body)
+	}
+	if r := s.get("/api/v1/factorial/metadata/5").json(t); r["status"] != "done" {
+		t.Errorf("5 after a refused DELETE: %v", r)
+	}
+}
+
+// A cancel stops a real long computation (10,000,000!, seconds of work) within a second, by
+// the factorial.cancelled event; the record stays cancelled, SSE says so, a waiting GET
+// answers at once, and a POST starts it anew. A cancel whose event is lost (the record
+// changed behind the service's back) is caught by the computation's next heartbeat.
+func TestCancelStopsALongComputation(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	const n = 10_000_000
+	cfg.API.MaxNumber, cfg.Calculator.MaxNumber = n, n
+	// Heartbeats 2 s apart: a stop within 1.5 s of the DELETE is the event's doing.
+	cfg.Calculator.ProgressEvery, cfg.Calculator.Lease, cfg.Calculator.AckWait = 2*time.Second, 6*time.Second, 9*time.Second
+	type stop struct {
+		at  time.Time
+		err error
+	}
+	var mu sync.Mutex
+	stopped := make(chan stop, 4)
+	started := make(chan struct{}, 4)
+	engine := newCountingEngine(func(ctx context.Context, k uint64, w io.Writer, progress func(float64)) (int64, error) {
+		if k != n {
+			return factorial.Write(ctx, k, w, progress)
+		}
+		mu.Lock()
+		defer mu.Unlock() // one computation of n at a time, so each stop is the one measured
+		first := true
+		digits, err := factorial.Write(ctx, k, w, func(p float64) {
+			if first && p > 0 {
+				first = false
+				started <- struct{}{}
+			}
+			progress(p)
+		})
+		stopped <- stop{time.Now(), err}
+		return digits, err
+	})
+	s := start(t, cfg, engine)
+	evs := s.events(t, "")
+
+	computing := func() {
+		t.Helper()
+		defer func(t0 time.Time) { t.Logf("computing after %v", time.Since(t0)) }(time.Now())
+		select {
+		case <-started:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%d! did not start computing", n)
+		}
+	}
+	stoppedWithin := func(asked time.Time, bound time.Duration) time.Duration {
+		t.Helper()
+		select {
+		case st := <-stopped:
+			took := st.at.Sub(asked)
+			if st.err == nil {
+				t.Fatalf("the engine finished %v after the cancel, want it stopped", took)
+			}
+			if took > bound {
+				t.Errorf("the engine stopped %v after the cancel, want within %v", took, bound)
+			}
+			return took
+		case <-time.After(30 * time.Second):
+			t.Fatal("the computation did not stop within 30s of the cancel")
+			return 0
+		}
+	}
+
+	if r := s.post(n); r.status != http.StatusAccepted {
+		t.Fatalf("POST %d: %d %s", n, r.status, r.body)
+	}
+	computing()
+	asked := time.Now()
+	r := s.request(http.MethodDelete, fmt.Sprintf("/api/v1/factorial/%d", n), "", "")
+	if r.status != http.StatusOK || r.json(t)["status"] != "cancelled" {
+		t.Fatalf("DELETE while computing: %d %s", r.status, r.body)
+	}
+	// Within a second (about 0.1 s on an idle machine); the bound leaves room for a loaded
+	// one, and is below the first heartbeat, which comes 2 s after the start.
+	t.Logf("stopped %v after the DELETE (event)", stoppedWithin(asked, 1500*time.Millisecond))
+	next(t, evs, "cancelled", n)
+
+	if r := s.get(fmt.Sprintf("/api/v1/factorial/%d?wait=30s", n)); r.status != http.StatusOK || r.json(t)["status"] != "cancelled" {
+		t.Errorf("GET ?wait of a cancelled number: %d %s; want 200 cancelled at once", r.status, r.body)
+	}
+	if r := s.request(http.MethodDelete, fmt.Sprintf("/api/v1/factorial/%d", n), "", ""); r.status != http.StatusOK || r.json(t)["status"] != "cancelled" {
+		t.Errorf("DELETE again: %d %s; want the same 200", r.status, r.body)
+	}
+	time.Sleep(300 * time.Millisecond) // a claim released after the stop would show by now
+	if m := s.get(fmt.Sprintf("/api/v1/factorial/metadata/%d", n)).json(t); m["status"] != "cancelled" {
+		t.Errorf("metadata after the cancel: %v; want it to stay cancelled", m)
+	}
+	if got := numbersOf(s.list(t, "status=cancelled", 10)); !slices.Equal(got, []int64{n}) {
+		t.Errorf("cancelled list: %v", got)
+	}
+
+	// Asked again, it starts anew; then cancelled in the database alone (as if the event
+	// were lost): the heartbeat finds its claim gone and stops it.
+	if r := s.post(n); r.status != http.StatusAccepted || r.json(t)["status"] != "pending" {
+		t.Fatalf("POST after the cancel: %d %s; want 202 pending", r.status, r.body)
+	}
+	computing()
+	db, err := database.Open(context.Background(), filepath.Join(cfg.DataDir, "factorial.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	asked = time.Now()
+	if _, ok, err := database.NewFactorials(db).Cancel(context.Background(), n, time.Now().UTC()); err != nil || !ok {
+		t.Fatalf("cancel in the database: %v %v", ok, err)
+	}
+	t.Logf("stopped %v after the cancel in the database (heartbeat every %v)",
+		stoppedWithin(asked, 3*time.Second+cfg.Calculator.ProgressEvery), cfg.Calculator.ProgressEvery)
+	if got := s.engine.count(n); got != 2 {
+		t.Errorf("%d! computed %d times, want 2", n, got)
+	}
+}
