@@ -157,7 +157,7 @@ func TestBadInputIsRejected(t *testing.T) {
 		{"never requested", "GET", "/api/v1/factorial/5", "", "", 404, "never requested"},
 		{"metadata never requested", "GET", "/api/v1/factorial/metadata/5", "", "", 404, "never requested"},
 		{"unknown path", "GET", "/api/v1/nothing", "", "", 404, "openapi.yaml"},
-		{"wrong method", "DELETE", "/api/v1/factorial/5", "", "", 405, "method"},
+		{"wrong method", "PUT", "/api/v1/factorial/5", "", "", 405, "method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
