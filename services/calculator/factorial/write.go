@@ -112,7 +112,7 @@ func writeSmall(ctx context.Context, n uint64, w io.Writer, progress func(float6
 // first.
 func (t *task) writeDecimal(w io.Writer, x nat, zeros int64) (int64, error) {
 	var written int64
-	buf := make([]byte, 0, writeBuffer)
+	buf := make([]byte, 0, min(writeBuffer, len(x)*limbDigits+int(zeros)+limbDigits))
 	flush := func() error {
 		if err := t.err(); err != nil {
 			return err
