@@ -41,9 +41,13 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener, work func(conte
 	case err = <-workErr:
 		workDone = true
 	}
+	// Stop taking requests and let those in flight finish; what is still running after
+	// ShutdownTimeout is cut off. Only then stop the work.
 	sctx, done := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer done()
-	_ = srv.Shutdown(sctx)
+	if srv.Shutdown(sctx) != nil {
+		_ = srv.Close()
+	}
 	cancel()
 	if !workDone {
 		if werr := <-workErr; err == nil {

@@ -209,6 +209,10 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 		select {
 		case <-ctx.Done():
 			return result{}, ctx.Err()
+		case <-s.streams.done:
+			// Shutting down: answer with what is known now (202 and Retry-After: the client
+			// asks again, of a replica still running) rather than hold the shutdown.
+			return s.results.get(ctx, n, inlineMax)
 		case <-timer.C:
 			// Read once more: a change this replica missed (a full buffer, an event before it
 			// followed the stream) must not turn a finished result into a 202.

@@ -570,3 +570,24 @@ func TestCachedReadsNeedNoDatabase(t *testing.T) {
 		t.Fatalf("cached reads made %d database reads and %d storage reads", g, o)
 	}
 }
+
+// At shutdown (EndStreams, registered with the server's Shutdown) a request waiting with ?wait
+// is answered at once with what is known (202), so it does not hold the shutdown.
+func TestWaitersAreAnsweredAtShutdown(t *testing.T) {
+	f := newFixture(t)
+	f.pending(60)
+	got := make(chan reply, 1)
+	go func() { got <- f.do(http.MethodGet, "/api/v1/factorial/60?wait=60s", "") }()
+	for len(f.s.limits.waiters) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.s.EndStreams()
+	select {
+	case r := <-got:
+		if r.status != http.StatusAccepted || r.header.Get("Retry-After") == "" {
+			t.Fatalf("got %d %v", r.status, r.header)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter still waits after the shutdown began")
+	}
+}

@@ -9,13 +9,9 @@ package standalone
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -160,30 +156,28 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	srv := serve.NewServer(cfg.HTTPAddr, apiSvc.Handler(), log)
 	srv.RegisterOnShutdown(apiSvc.EndStreams)
 
-	// Not derived from ctx's cancellation: the consumers and the follower outlive the HTTP
-	// requests in flight (waiters need the follower), and stop only once HTTP has drained.
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	wg.Go(func() { errs <- calc.Run(runCtx) })
-	wg.Go(func() { errs <- apiSvc.Run(runCtx) })
-	wg.Go(func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("http: %w", err)
-		}
-	})
+	// One shutdown, serve.Run's: stop taking HTTP requests and let those in flight finish,
+	// then stop the consumers and the follower (which waiting requests need until they end),
+	// then close the connections, the database and NATS (cleanup, in reverse order of start).
+	work := func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, 2)
+		go func() { errs <- calc.Run(ctx) }()
+		go func() { errs <- apiSvc.Run(ctx) }()
+		first := <-errs
+		cancel() // one stopped: stop the other
+		return errors.Join(first, <-errs)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- serve.Run(ctx, srv, ln, work) }()
 	for _, running := range []<-chan struct{}{calc.Running(), apiSvc.Running()} {
 		select {
 		case <-running:
-		case <-ctx.Done():
-			_ = srv.Close()
-			stop()
-			wg.Wait()
-			return nil, ctx.Err()
-		case err := <-errs:
-			_ = srv.Close()
-			stop()
-			wg.Wait()
+		case err := <-stopped:
+			if err == nil {
+				err = ctx.Err()
+			}
 			return nil, err
 		}
 	}
@@ -191,28 +185,13 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	if watchNATS != "" {
 		log.Info("watch the events from outside as the read-only NATS user subscriber", "command", watchNATS)
 	}
-
+	stopping := context.AfterFunc(ctx, func() { log.Info("shutting down") })
 	go func() {
-		var first error
-		select {
-		case <-ctx.Done():
-		case first = <-errs:
-		}
-		log.Info("shutting down")
-		// Reverse order of start: stop taking HTTP requests, then the consumers, then the
-		// connections, the database and NATS.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		stop()
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			first = errors.Join(first, err)
-		}
+		err := <-stopped
+		stopping()
 		cleanup()
 		log.Info("stopped")
-		app.errc <- first
+		app.errc <- err
 	}()
 	return app, nil
 }
