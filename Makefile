@@ -6,7 +6,7 @@ BINARIES := api calculator migrate standalone
 GO ?= go
 # Servers the tests run as real processes (`make tools` builds them into bin/ from the Go
 # module proxy): one package@version per word, pinned.
-TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0
+TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0 github.com/nats-io/nats-server/v2@v2.15.2
 
 .PHONY: all build tools run test test-race vet bench bench-compute bench-http tidy clean $(addprefix bin/,$(BINARIES))
 

@@ -20,26 +20,41 @@ type Publisher interface {
 
 // Bounds of the background publication of requests.
 const (
-	publishQueue   = 10_000          // requests waiting to be published; beyond, the reconciler's
-	publishBatch   = 512             // published together, acks awaited together
-	publishTimeout = 5 * time.Second // for one batch's acks
-	drainTimeout   = 2 * time.Second // at shutdown, for what is still queued
+	publishQueue   = 10_000           // requests waiting to be published; beyond, the reconciler's
+	publishBatch   = 512              // published together, acks awaited together
+	publishTimeout = 5 * time.Second  // for one batch's acks
+	retryFor       = 30 * time.Second // a request that fails is tried again this long (a leader election)
+	retryMax       = 4 * time.Second  // the longest pause between two tries
+	drainTimeout   = 2 * time.Second  // at shutdown, for what is still queued
 )
 
 // requestPublisher publishes factorial.requested for the records the API has just made
 // pending, in the background, so a POST answers as soon as its record is written (within
-// milliseconds even while NATS is down). What cannot be published in time, or does not fit
-// the queue, is left to the calculators' reconciler: the record is the promise.
+// milliseconds even while NATS is down). A publish that fails (the stream is electing a new
+// leader, NATS is reconnecting) is tried again with a growing pause for retryFor, which
+// JetStream's duplicate window makes safe; what still fails, or does not fit the queue, is
+// left to the calculators' reconciler: the record is the promise.
 type requestPublisher struct {
 	pub    Publisher
 	log    *slog.Logger
 	queue  chan natsbus.Msg
 	failed prometheus.Counter
+
+	retryFor time.Duration // retryFor, shortened by tests
+	retries  []retry       // owned by run
+}
+
+// retry is a request whose publication failed, to be tried again at next.
+type retry struct {
+	msg   natsbus.Msg
+	first time.Time
+	pause time.Duration
+	next  time.Time
 }
 
 func newRequestPublisher(pub Publisher, log *slog.Logger, reg prometheus.Registerer) *requestPublisher {
 	p := &requestPublisher{
-		pub: pub, log: log, queue: make(chan natsbus.Msg, publishQueue),
+		pub: pub, log: log, queue: make(chan natsbus.Msg, publishQueue), retryFor: retryFor,
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "factorial_api_requests_unpublished_total",
 			Help: "Accepted requests whose factorial.requested was not published in time (the reconciler publishes them).",
@@ -77,10 +92,17 @@ func (p *requestPublisher) enqueue(rec database.Record) {
 	p.log.Warn("factorial.requested not published; the reconciler will", "number", rec.Number, "err", err)
 }
 
-// run publishes queued requests until ctx ends, then what is still queued, within
-// drainTimeout.
+// run publishes queued requests, and tries failed ones again, until ctx ends; then what is
+// still queued, within drainTimeout.
 func (p *requestPublisher) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		var due <-chan time.Time
+		if len(p.retries) > 0 {
+			timer.Reset(time.Until(p.retries[0].next))
+			due = timer.C
+		}
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
@@ -88,18 +110,24 @@ func (p *requestPublisher) run(ctx context.Context) {
 			cancel()
 			return
 		case m := <-p.queue:
-			p.publish(ctx, p.take(m))
+			p.publish(ctx, p.take([]retry{{msg: m, first: time.Now()}}))
+		case <-due:
+			p.publish(ctx, p.take(nil))
 		}
 	}
 }
 
-// take returns m and whatever else is queued, up to a batch.
-func (p *requestPublisher) take(m natsbus.Msg) []natsbus.Msg {
-	batch := []natsbus.Msg{m}
+// take returns batch with the retries that are due and what is queued, up to a batch.
+func (p *requestPublisher) take(batch []retry) []retry {
+	now := time.Now()
+	for len(batch) < publishBatch && len(p.retries) > 0 && !p.retries[0].next.After(now) {
+		batch = append(batch, p.retries[0])
+		p.retries = p.retries[1:]
+	}
 	for len(batch) < publishBatch {
 		select {
 		case m := <-p.queue:
-			batch = append(batch, m)
+			batch = append(batch, retry{msg: m, first: now})
 		default:
 			return batch
 		}
@@ -107,28 +135,60 @@ func (p *requestPublisher) take(m natsbus.Msg) []natsbus.Msg {
 	return batch
 }
 
-// drain publishes what is queued, until ctx ends.
+// drain publishes what is queued or waits to be tried again, once, until ctx ends.
 func (p *requestPublisher) drain(ctx context.Context) {
+	for i := range p.retries {
+		p.retries[i].first = time.Time{} // no more tries: this is the last
+	}
 	for ctx.Err() == nil {
-		select {
-		case m := <-p.queue:
-			p.publish(ctx, p.take(m))
-		default:
+		batch := p.take(nil)
+		for len(p.retries) > 0 && len(batch) < publishBatch {
+			batch = append(batch, p.retries[0])
+			p.retries = p.retries[1:]
+		}
+		if len(batch) == 0 {
 			return
 		}
+		p.publish(ctx, batch)
 	}
+	p.giveUp(len(p.retries)+len(p.queue), ctx.Err())
 }
 
-// publish publishes a batch within publishTimeout, or until ctx ends: what was taken from
-// the queue is then published or counted as not published.
-func (p *requestPublisher) publish(ctx context.Context, batch []natsbus.Msg) {
+// publish publishes a batch within publishTimeout, or until ctx ends. What fails is tried
+// again later while it is younger than retryFor, and counted as not published otherwise.
+func (p *requestPublisher) publish(ctx context.Context, batch []retry) {
+	msgs := make([]natsbus.Msg, len(batch))
+	for i, r := range batch {
+		msgs[i] = r.msg
+	}
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	errs, failed := p.pub.PublishAll(pctx, batch)
+	errs, failed := p.pub.PublishAll(pctx, msgs)
 	if failed == 0 {
 		return
 	}
-	p.failed.Add(float64(failed))
-	p.log.Warn("factorial.requested not published; the reconciler will", "count", failed, "of", len(batch),
-		"err", natsbus.FirstError(errs))
+	now, gaveUp := time.Now(), 0
+	for i, err := range errs {
+		r := batch[i]
+		switch {
+		case err == nil:
+		case ctx.Err() == nil && now.Sub(r.first) < p.retryFor && len(p.retries) < publishQueue:
+			r.pause = min(max(2*r.pause, 250*time.Millisecond), retryMax)
+			r.next = now.Add(r.pause)
+			p.retries = append(p.retries, r)
+		default:
+			gaveUp++
+		}
+	}
+	if gaveUp > 0 {
+		p.giveUp(gaveUp, natsbus.FirstError(errs))
+	}
+}
+
+func (p *requestPublisher) giveUp(count int, err error) {
+	if count == 0 {
+		return
+	}
+	p.failed.Add(float64(count))
+	p.log.Warn("factorial.requested not published; the reconciler will", "count", count, "err", err)
 }
