@@ -8,8 +8,9 @@ import (
 // The chain of squarings, n! = (...((g_K)^2 * g_(K-1))^2 * ...)^2 * g_0, is where the memory
 // goes: its last square is about as long as n! itself. It runs in one arena, a buffer of words
 // sized beforehand for the largest step (planChain), in which the number lives as limbs at the
-// start and is transformed in place as words (see expand, carryOut): no step allocates, and
-// nothing is left behind for the garbage collector.
+// start and is transformed in place as words (see expand, carryOut): no large step allocates
+// (only the first few, short ones multiply on the heap), and nothing large is left behind for
+// the garbage collector.
 //
 // A square whose operand is longer than maxConv, or whose single transform would need more
 // memory than the budget, is computed in blocks (squareBlocks). The budget is arenaBudget words
