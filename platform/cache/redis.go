@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 var _ Cache = (*Redis)(nil)
@@ -32,7 +34,12 @@ func OpenRedis(rawURL, prefix string) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: REDIS_URL %s is not a valid redis:// URL: %w", redact(rawURL), err)
 	}
-	return NewRedis(redis.NewClient(opts), prefix), nil
+	client := redis.NewClient(opts)
+	if err := telemetry.InstrumentRedis(client); err != nil { // a span per command while tracing is on
+		_ = client.Close()
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return NewRedis(client, prefix), nil
 }
 
 // Close closes the client, which OpenRedis created (after NewRedis, it is the caller's).

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // Defaults of S3Config.
@@ -83,7 +85,11 @@ func newS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	if awsCfg.Region == "" {
 		awsCfg.Region = defaultS3Region
 	}
+	tracer := telemetry.AWSTracerProvider() // a span per S3 call while tracing is on
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if tracer != nil {
+			o.TracerProvider = tracer
+		}
 		o.UsePathStyle = cfg.ForcePathStyle
 		if cfg.Endpoint == "" {
 			return

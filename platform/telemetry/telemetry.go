@@ -1,8 +1,13 @@
 // Package telemetry sets up OpenTelemetry tracing for the services: a tracer provider that
 // exports spans with OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set and costs nothing when it
-// is not, the W3C trace-context propagator, the carrier that puts `traceparent` into NATS
-// headers, and a slog handler that writes trace_id, span_id and request_id on every line
-// logged with a request's context.
+// is not, the W3C trace-context propagator, the carrier that puts `traceparent` (and the
+// request id) into NATS headers, the instrumentation of the HTTP server and of the database,
+// Redis and S3 clients, and a slog handler that writes trace_id, span_id and request_id on
+// every line logged with a request's context.
+//
+// The provider is OpenTelemetry's global one (the instrumentation libraries read it), and
+// the heavy instrumentation (HTTP server spans, database, Redis and S3 client spans) is put
+// in place only while spans are exported (Active): with tracing off, only the ids travel.
 package telemetry
 
 import (
@@ -12,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -61,12 +67,42 @@ func Setup(ctx context.Context, service string, log *slog.Logger) (*Telemetry, e
 	if err != nil {
 		return nil, err
 	}
-	otel.SetTracerProvider(t.TracerProvider)
-	otel.SetTextMapPropagator(Propagator)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("opentelemetry", "err", err)
 	}))
+	if t.Exporting {
+		restore := Install(t.TracerProvider)
+		flush := t.shutdown
+		t.shutdown = func(ctx context.Context) error {
+			restore()
+			return flush(ctx)
+		}
+	} else {
+		otel.SetTextMapPropagator(Propagator)
+	}
 	return t, nil
+}
+
+// active is whether a recording provider is installed (see Active).
+var active atomic.Bool
+
+// Active reports whether spans are recorded and exported: the instrumentation of the HTTP
+// server and of the clients is put in place only then, so that tracing off costs nothing.
+// Check it after Setup (or Install), when the clients are built.
+func Active() bool { return active.Load() }
+
+// Install makes tp OpenTelemetry's global tracer provider (with the propagator) and marks
+// tracing active; restore puts the previous provider back. Setup calls it when export is
+// on; tests call it with a provider that records into memory.
+func Install(tp trace.TracerProvider) (restore func()) {
+	prev, wasActive := otel.GetTracerProvider(), active.Load()
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(Propagator)
+	active.Store(true)
+	return func() {
+		otel.SetTracerProvider(prev)
+		active.Store(wasActive)
+	}
 }
 
 func build(ctx context.Context, service string) (*Telemetry, error) {
@@ -125,7 +161,8 @@ func exporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 // Tracer returns the named tracer of this process's provider.
 func (t *Telemetry) Tracer(name string) trace.Tracer { return t.TracerProvider.Tracer(name) }
 
-// Shutdown flushes the spans still buffered and stops exporting.
+// Shutdown flushes the spans still buffered and stops exporting (the global provider is the
+// one before Setup again).
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if err := t.shutdown(ctx); err != nil {
 		return fmt.Errorf("telemetry shutdown: %w", err)

@@ -18,11 +18,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // Config is the API's own settings.
@@ -92,6 +96,8 @@ type Service struct {
 	results *results
 	broker  *broker
 	echo    *echo.Echo
+	handler http.Handler // echo, wrapped by telemetry.Handler
+	tracer  trace.Tracer
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
 	limits  *limits
@@ -109,7 +115,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: d.Log, records: d.Records, store: d.Store, broker: newBroker(),
 		conns: natsbus.NewConns(d.Dial), streams: newStreamsEnd(), running: make(chan struct{}),
-		limits: newLimits(cfg.Limits),
+		limits: newLimits(cfg.Limits), tracer: otel.Tracer(tracerName),
 	}
 	ok := false
 	defer func() {
@@ -157,12 +163,17 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if s.echo, err = s.routes(d.Registry, checks); err != nil {
 		return nil, err
 	}
+	s.handler = telemetry.Handler(s.echo, requestIDOf)
 	ok = true
 	return s, nil
 }
 
-// Handler is the HTTP handler of the whole API.
-func (s *Service) Handler() http.Handler { return s.echo }
+// Handler is the HTTP handler of the whole API: every request's context carries its request
+// id and, while tracing is on, its server span (see telemetry.Handler).
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// tracerName names the API's spans.
+const tracerName = "github.com/factorial-service/factorial/services/api"
 
 // Running is closed once the API follows the events (so a request made afterwards is seen
 // finishing) and has seen the stream and the lane consumers in place. cmd/api does not wait
@@ -226,6 +237,14 @@ const (
 // requests and SSE streams. Events it cannot read (or dead letters) are passed over.
 func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 	subject, data := m.Subject(), m.Data()
+	switch subject {
+	case events.SubjectComputed, events.SubjectFailed, events.SubjectCancelled:
+		// In the trace of the request the event is about (its headers carry the context).
+		var span trace.Span
+		ctx, span = s.tracer.Start(telemetry.Extract(ctx, m.Headers()), subject+" process",
+			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("messaging.system", "nats")))
+		defer span.End()
+	}
 	var (
 		kind string
 		n    int64
@@ -268,7 +287,7 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if err != nil {
-		s.log.Warn("ignoring an unreadable event", "subject", subject, "err", err)
+		s.log.WarnContext(ctx, "ignoring an unreadable event", "subject", subject, "err", err)
 		return
 	}
 	s.broker.publish(change{Kind: kind, Number: n, Data: data})

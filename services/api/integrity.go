@@ -87,7 +87,7 @@ func newCorruptCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 // the one that reset it). It returns the record as it now stands.
 func (r *results) recompute(ctx context.Context, rec database.Record, cause *corruptError) (database.Record, error) {
 	r.corrupt.WithLabelValues(cause.reason).Inc()
-	r.log.Error("stored result does not match its record: not served, computing it again",
+	r.log.ErrorContext(ctx, "stored result does not match its record: not served, computing it again",
 		"number", rec.Number, "key", rec.Key, "reason", cause.reason, "err", cause.err)
 	r.forget(ctx, rec.Number)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbWait)
@@ -98,7 +98,7 @@ func (r *results) recompute(ctx context.Context, rec database.Record, cause *cor
 		return database.Record{}, dbError(rec.Number, err)
 	}
 	if reset {
-		r.publisher.enqueue(fresh)
+		r.publisher.enqueue(ctx, fresh)
 	}
 	return fresh, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // Listing and cancelling: GET /api/v1/factorial and DELETE /api/v1/factorial/{number}.
@@ -212,7 +213,7 @@ func (s *Service) announceCancelled(ctx context.Context, rec database.Record) {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelPublishTimeout)
 		defer cancel()
 		errs, _ := s.publisher.pub.PublishAll(pctx, []natsbus.Msg{{
-			Subject: events.SubjectCancelled, Data: payload,
+			Subject: events.SubjectCancelled, Data: payload, Header: telemetry.Headers(ctx),
 			ID: "cancelled/" + strconv.FormatInt(rec.Number, 10) + "/" + strconv.FormatInt(rec.UpdatedAt.UnixMicro(), 10),
 		}})
 		err = natsbus.FirstError(errs)

@@ -75,11 +75,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		switch {
 		case p != nil:
 		case clientGone(req.Context(), err):
-			log.Debug("client went away", "method", req.Method, "path", req.URL.Path, "request_id", requestID(c))
+			log.DebugContext(req.Context(), "client went away", "method", req.Method, "path", req.URL.Path, "request_id", requestID(c))
 			c.Response().Status = statusClientClosedRequest
 			return
 		default:
-			log.Error("request failed", "method", req.Method, "path", req.URL.Path, "request_id", requestID(c), "err", err)
+			log.ErrorContext(req.Context(), "request failed", "method", req.Method, "path", req.URL.Path, "request_id", requestID(c), "err", err)
 			p = problem(http.StatusInternalServerError, "internal error; the request id is in the X-Request-Id header")
 		}
 		writeProblem(c.Response(), req, p)

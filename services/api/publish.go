@@ -7,10 +7,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // Publisher publishes many messages at once, their acks awaited together.
@@ -37,16 +42,24 @@ const (
 type requestPublisher struct {
 	pub    Publisher
 	log    *slog.Logger
-	queue  chan natsbus.Msg
+	queue  chan queued
 	failed prometheus.Counter
+	tracer trace.Tracer
 
 	retryFor time.Duration // retryFor, shortened by tests
 	retries  []retry       // owned by run
 }
 
+// queued is a request waiting to be published, with the span that covers its wait and its
+// publication (a child of the POST's span, whose context its headers carry).
+type queued struct {
+	msg  natsbus.Msg
+	span trace.Span
+}
+
 // retry is a request whose publication failed, to be tried again at next.
 type retry struct {
-	msg   natsbus.Msg
+	queued
 	first time.Time
 	pause time.Duration
 	next  time.Time
@@ -54,7 +67,7 @@ type retry struct {
 
 func newRequestPublisher(pub Publisher, log *slog.Logger, reg prometheus.Registerer) *requestPublisher {
 	p := &requestPublisher{
-		pub: pub, log: log, queue: make(chan natsbus.Msg, publishQueue), retryFor: retryFor,
+		pub: pub, log: log, queue: make(chan queued, publishQueue), retryFor: retryFor, tracer: otel.Tracer(tracerName),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "factorial_api_requests_unpublished_total",
 			Help: "Accepted requests whose factorial.requested was not published in time (the reconciler publishes them).",
@@ -77,19 +90,34 @@ func requestedMsg(rec database.Record) (natsbus.Msg, error) {
 	}, nil
 }
 
-// enqueue queues the publication of rec's request; it never blocks.
-func (p *requestPublisher) enqueue(rec database.Record) {
+// enqueue queues the publication of rec's request, with the trace context and request id of
+// ctx in its headers (so the calculator's work joins the POST's trace); it never blocks.
+func (p *requestPublisher) enqueue(ctx context.Context, rec database.Record) {
 	msg, err := requestedMsg(rec)
+	ctx, span := p.tracer.Start(ctx, msg.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", msg.Subject), attribute.Int64("factorial.number", rec.Number)))
 	if err == nil {
+		msg.Header = telemetry.Headers(ctx)
 		select {
-		case p.queue <- msg:
+		case p.queue <- queued{msg, span}:
 			return
 		default:
 			err = fmt.Errorf("%d requests already wait to be published", publishQueue)
 		}
 	}
+	endSpan(span, err)
 	p.failed.Inc()
-	p.log.Warn("factorial.requested not published; the reconciler will", "number", rec.Number, "err", err)
+	p.log.WarnContext(ctx, "factorial.requested not published; the reconciler will", "number", rec.Number, "err", err)
+}
+
+// endSpan ends span, marked failed with err when it is not nil.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // run publishes queued requests, and tries failed ones again, until ctx ends; then what is
@@ -109,8 +137,8 @@ func (p *requestPublisher) run(ctx context.Context) {
 			p.drain(dctx)
 			cancel()
 			return
-		case m := <-p.queue:
-			p.publish(ctx, p.take([]retry{{msg: m, first: time.Now()}}))
+		case q := <-p.queue:
+			p.publish(ctx, p.take([]retry{{queued: q, first: time.Now()}}))
 		case <-due:
 			p.publish(ctx, p.take(nil))
 		}
@@ -126,8 +154,8 @@ func (p *requestPublisher) take(batch []retry) []retry {
 	}
 	for len(batch) < publishBatch {
 		select {
-		case m := <-p.queue:
-			batch = append(batch, retry{msg: m, first: now})
+		case q := <-p.queue:
+			batch = append(batch, retry{queued: q, first: now})
 		default:
 			return batch
 		}
@@ -151,7 +179,14 @@ func (p *requestPublisher) drain(ctx context.Context) {
 		}
 		p.publish(ctx, batch)
 	}
-	p.giveUp(len(p.retries)+len(p.queue), ctx.Err())
+	left := len(p.retries) + len(p.queue)
+	for _, r := range p.retries {
+		endSpan(r.span, ctx.Err())
+	}
+	for len(p.queue) > 0 {
+		endSpan((<-p.queue).span, ctx.Err())
+	}
+	p.giveUp(left, ctx.Err())
 }
 
 // publish publishes a batch within publishTimeout, or until ctx ends. What fails is tried
@@ -165,6 +200,9 @@ func (p *requestPublisher) publish(ctx context.Context, batch []retry) {
 	defer cancel()
 	errs, failed := p.pub.PublishAll(pctx, msgs)
 	if failed == 0 {
+		for _, r := range batch {
+			r.span.End()
+		}
 		return
 	}
 	now, gaveUp := time.Now(), 0
@@ -172,11 +210,14 @@ func (p *requestPublisher) publish(ctx context.Context, batch []retry) {
 		r := batch[i]
 		switch {
 		case err == nil:
+			r.span.End()
 		case ctx.Err() == nil && now.Sub(r.first) < p.retryFor && len(p.retries) < publishQueue:
 			r.pause = min(max(2*r.pause, 250*time.Millisecond), retryMax)
 			r.next = now.Add(r.pause)
+			r.span.AddEvent("publish failed; trying again", trace.WithAttributes(attribute.String("error", err.Error())))
 			p.retries = append(p.retries, r)
 		default:
+			endSpan(r.span, err)
 			gaveUp++
 		}
 	}

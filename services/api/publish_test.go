@@ -66,7 +66,7 @@ func TestRequestPublisherRetries(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); p.run(ctx) }()
 			for n := range int64(200) {
-				p.enqueue(database.Record{Number: n, RequestedAt: time.Now().UTC()})
+				p.enqueue(context.Background(), database.Record{Number: n, RequestedAt: time.Now().UTC()})
 			}
 			deadline := time.Now().Add(tt.outage + 5*time.Second)
 			if tt.published == 0 {

@@ -96,7 +96,7 @@ func (r *results) request(ctx context.Context, n int64, client string) (database
 		return database.Record{}, dbError(n, err)
 	}
 	if created {
-		r.publisher.enqueue(rec)
+		r.publisher.enqueue(ctx, rec)
 	}
 	return rec, nil
 }
@@ -167,13 +167,13 @@ func (r *results) cached(ctx context.Context, n int64) (result, bool) {
 	data, err := r.cache.Get(ctx, cacheKey(n))
 	if err != nil {
 		if !errors.Is(err, cache.ErrMiss) && !errors.Is(err, context.Canceled) {
-			r.cacheWarn.warn(r.log, "cache get failed; reading the database instead", "number", n, "err", err)
+			r.cacheWarn.warn(ctx, r.log, "cache get failed; reading the database instead", "number", n, "err", err)
 		}
 		return result{}, false
 	}
 	var res result
 	if err := json.Unmarshal(data, &res); err != nil {
-		r.log.Warn("cache entry unreadable; ignoring it", "number", n, "err", err)
+		r.log.WarnContext(ctx, "cache entry unreadable; ignoring it", "number", n, "err", err)
 		return result{}, false
 	}
 	return res, true
@@ -195,7 +195,7 @@ func (r *results) fill(ctx context.Context, res result) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheWait)
 	defer cancel()
 	if err := r.cache.Set(ctx, cacheKey(res.Record.Number), data, r.cacheTTL); err != nil {
-		r.cacheWarn.warn(r.log, "cache set failed", "number", res.Record.Number, "err", err)
+		r.cacheWarn.warn(ctx, r.log, "cache set failed", "number", res.Record.Number, "err", err)
 	}
 }
 
@@ -222,7 +222,7 @@ func (r *results) computed(ctx context.Context, c events.Computed) {
 	if rec.Size <= r.cacheMax {
 		text, err := r.readText(ctx, rec)
 		if err != nil {
-			r.log.Warn("read result for cache", "number", n, "err", err)
+			r.log.WarnContext(ctx, "read result for cache", "number", n, "err", err)
 			return
 		}
 		res.Text = &text
@@ -236,7 +236,7 @@ func (r *results) forget(ctx context.Context, n int64) {
 		r.hot.delete(n)
 	}
 	if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
-		r.log.Warn("cache delete", "number", n, "err", err)
+		r.log.WarnContext(ctx, "cache delete", "number", n, "err", err)
 	}
 }
 
@@ -309,7 +309,7 @@ type warnEvery struct {
 
 const warnInterval = 10 * time.Second
 
-func (w *warnEvery) warn(log *slog.Logger, msg string, args ...any) {
+func (w *warnEvery) warn(ctx context.Context, log *slog.Logger, msg string, args ...any) {
 	w.mu.Lock()
 	now := time.Now()
 	if now.Sub(w.last) < warnInterval {
@@ -318,5 +318,5 @@ func (w *warnEvery) warn(log *slog.Logger, msg string, args ...any) {
 	}
 	w.last = now
 	w.mu.Unlock()
-	log.Warn(msg, args...)
+	log.WarnContext(ctx, msg, args...)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // readMethods are the methods of every read route: HEAD is GET without the body.
@@ -110,6 +111,7 @@ func (s *Service) finish(c echo.Context, m *httpMetrics, start time.Time) {
 		route = "unmatched"
 	}
 	m.observe(req.Method, route, status, took)
+	telemetry.NameSpan(req.Context(), req.Method, route)
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelWarn

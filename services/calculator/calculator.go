@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/natsbus"
@@ -170,7 +171,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
 		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, announced: s.ann, now: now,
-		running: newRunning(d.Records, log),
+		running: newRunning(d.Records, log), tracer: otel.Tracer(tracerName),
 	}
 	s.recon = &reconciler{
 		records: d.Records, lookup: lookup, pub: pub, log: log, metrics: m, every: cfg.ReconcileEvery,

@@ -7,9 +7,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // smallChunk is how much computing the small lane does before it records and announces what
@@ -20,28 +24,44 @@ const smallChunk = 20 * time.Millisecond
 // handleSmall handles a batch of the small lane: the requests are claimed in one statement,
 // computed one after the other in this goroutine, completed in one statement per chunk, their
 // factorial.computed published together, and acked.
+//
+// Tracing: the batch is one span, linked to the trace of each request in it (a span per
+// request would cost more than its computation), with claim, compute and record spans under
+// it; each result's factorial.computed is published in a span of the request's own trace,
+// linked back to the batch, so every request's trace reaches the calculator.
 func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
-	var reqs []request
+	var (
+		reqs  []request
+		links []trace.Link
+	)
 	for _, m := range msgs {
 		req, kind, reason := w.read(m)
+		req.ctx = telemetry.Extract(ctx, m.Headers())
 		switch {
 		case kind != "":
-			w.deadLetter(ctx, m, kind, reason, w.log)
+			w.deadLetter(req.ctx, m, kind, reason, w.log)
 		case req.n > w.maxNumber:
-			w.outOfRange(ctx, req, w.log.With("number", req.n, "lane", req.lane))
+			w.outOfRange(req.ctx, req, telemetry.Bind(req.ctx, w.log.With("number", req.n, "lane", req.lane)))
 		default:
 			reqs = append(reqs, req)
+			links = append(links, trace.LinkFromContext(req.ctx))
 		}
 	}
 	if len(reqs) == 0 {
 		return
 	}
+	ctx, span := w.tracer.Start(ctx, events.SubjectRequested+"."+string(events.LaneSmall)+" process",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(reqs))))
+	defer span.End()
 	ns := make([]int64, len(reqs))
 	for i, r := range reqs {
 		ns[i] = r.n
 	}
 	now := w.now()
-	claimed, err := w.records.ClaimBatch(ctx, ns, w.id, now, now.Add(-w.lease))
+	cctx, claimSpan := w.tracer.Start(ctx, "claim")
+	claimed, err := w.records.ClaimBatch(cctx, ns, w.id, now, now.Add(-w.lease))
+	endSpan(claimSpan, err)
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
 		w.log.Warn("claim a batch", "count", len(ns), "err", err)
@@ -71,8 +91,14 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 
 	var chunk []smallResult
 	started := time.Now()
+	_, computeSpan := w.tracer.Start(ctx, "compute")
+	finish := func() {
+		computeSpan.SetAttributes(attribute.Int("factorial.count", len(chunk)))
+		computeSpan.End()
+		w.finishSmall(ctx, chunk)
+	}
 	for i, req := range mine {
-		log := w.log.With("number", req.n, "lane", req.lane, "delivery", req.copies)
+		log := telemetry.Bind(req.ctx, w.log.With("number", req.n, "lane", req.lane, "delivery", req.copies))
 		if ctx.Err() != nil {
 			for _, r := range mine[i:] {
 				w.giveBack(ctx, r, ctx.Err(), log)
@@ -81,7 +107,7 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 		}
 		rec := claimedRecord(claimed, req.n)
 		if rec.Attempts > w.maxAttempts {
-			w.fail(ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
+			w.fail(req.ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
 			continue
 		}
 		start := time.Now()
@@ -93,11 +119,12 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 		w.metrics.seconds.WithLabelValues(string(req.lane)).Observe(time.Since(start).Seconds())
 		chunk = append(chunk, smallResult{req, res})
 		if time.Since(started) >= smallChunk {
-			w.finishSmall(ctx, chunk)
+			finish()
 			chunk, started = nil, time.Now()
+			_, computeSpan = w.tracer.Start(ctx, "compute")
 		}
 	}
-	w.finishSmall(ctx, chunk)
+	finish()
 }
 
 type smallResult struct {
@@ -195,20 +222,38 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 	// Recorded even when shutting down: the work is done, and the claims are ours.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
-	recs, err := w.records.CompleteBatch(rctx, w.id, cs, w.now())
+	sctx, recordSpan := w.tracer.Start(rctx, "record", trace.WithAttributes(attribute.Int("factorial.count", len(cs))))
+	recs, err := w.records.CompleteBatch(sctx, w.id, cs, w.now())
+	endSpan(recordSpan, err)
 	if err != nil {
 		for _, c := range chunk {
 			w.giveBack(ctx, c.req, fmt.Errorf("record the result of %d: %w", c.req.n, err), w.log.With("number", c.req.n))
 		}
 		return
 	}
+	reqCtx := make(map[int64]context.Context, len(chunk)+1)
+	for _, c := range chunk {
+		reqCtx[c.req.n] = c.req.ctx
+	}
 	done := make(map[int64]bool, len(recs))
 	msgs := make([]natsbus.Msg, len(recs))
+	spans := make([]trace.Span, len(recs))
+	batch := trace.LinkFromContext(ctx)
 	for i, rec := range recs {
 		done[rec.Number] = true
 		msgs[i], _ = computedMsg(rec) // a done record always encodes
+		pctx, ok := reqCtx[rec.Number]
+		if !ok {
+			pctx = ctx
+		}
+		pctx, spans[i] = w.tracer.Start(pctx, msgs[i].Subject+" publish",
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(batch))
+		msgs[i].Header = telemetry.Headers(pctx)
 	}
 	errs, failed := w.pub.PublishAll(rctx, msgs)
+	for i, span := range spans {
+		endSpan(span, errs[i])
+	}
 	if failed > 0 {
 		w.log.Warn("publish factorial.computed; the reconciler will announce them", "failed", failed, "of", len(msgs), "err", natsbus.FirstError(errs))
 	}

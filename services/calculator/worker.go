@@ -13,11 +13,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
+	"github.com/factorial-service/factorial/platform/telemetry"
 	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
@@ -101,6 +105,7 @@ type worker struct {
 	rowMax      int64         // results of at most this many bytes live in the database row
 	announced   *announcer    // records which announcements JetStream took
 	running     *running      // computations in flight, to cancel
+	tracer      trace.Tracer
 	now         func() time.Time
 }
 
@@ -131,6 +136,10 @@ type request struct {
 	n      int64
 	lane   events.Lane
 	copies uint64 // JetStream's delivery count
+	// ctx is the handling's context with the request's own trace context and request id
+	// (from its headers): what the small lane, which handles many in one span, announces
+	// each result in.
+	ctx context.Context
 }
 
 // read checks that m is a request this calculator can compute. What it returns with a
@@ -161,14 +170,22 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 		return
 	}
 	n := req.n
-	log := w.log.With("number", n, "lane", lane, "delivery", req.copies)
+	// The request's trace (its headers carry the POST's context): claim, compute, store,
+	// verify, record and announce are spans of it, and the log lines name it.
+	ctx, span := w.tracer.Start(telemetry.Extract(ctx, m.Headers()), m.Subject()+" process",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(requestAttrs(req)...))
+	defer span.End()
+	req.ctx = ctx
+	log := telemetry.Bind(ctx, w.log.With("number", n, "lane", lane, "delivery", req.copies))
 	if n > w.maxNumber {
 		w.outOfRange(ctx, req, log)
 		return
 	}
 
 	now := w.now()
-	rec, ok, err := w.records.Claim(ctx, n, w.id, now, now.Add(-w.lease))
+	cctx, claimSpan := w.tracer.Start(ctx, "claim")
+	rec, ok, err := w.records.Claim(cctx, n, w.id, now, now.Add(-w.lease))
+	endSpan(claimSpan, err)
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
 		log.Warn("claim", "err", err)
@@ -195,12 +212,15 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 	res, err := w.compute(ctx, req, log)
 	w.metrics.inFlight.Dec()
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		w.giveBack(ctx, req, err, log)
 		return
 	}
 	w.metrics.seconds.WithLabelValues(string(lane)).Observe(time.Since(start).Seconds())
 
-	rec, err = w.records.Complete(ctx, n, w.id, res, w.now())
+	rctx, recordSpan := w.tracer.Start(ctx, "record")
+	rec, err = w.records.Complete(rctx, n, w.id, res, w.now())
+	endSpan(recordSpan, err)
 	switch {
 	case errors.Is(err, database.ErrNotClaimed):
 		log.Warn("another calculator took this number over while it was stored; its result stands")
@@ -291,7 +311,7 @@ func (w *worker) announceFailed(ctx context.Context, n int64, attempts int, reas
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		defer cancel()
-		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectFailed, Data: payload})
+		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectFailed, Data: payload, Header: telemetry.Headers(ctx)})
 	}
 	if err != nil {
 		log.Warn("publish factorial.failed", "err", err)
@@ -323,9 +343,12 @@ func computedMsg(rec database.Record) (natsbus.Msg, error) {
 func (w *worker) announce(ctx context.Context, rec database.Record, log *slog.Logger) {
 	msg, err := computedMsg(rec)
 	if err == nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		pctx, span := w.tracer.Start(context.WithoutCancel(ctx), msg.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer))
+		msg.Header = telemetry.Headers(pctx)
+		pctx, cancel := context.WithTimeout(pctx, publishTimeout)
 		defer cancel()
 		err = w.pub.Publish(pctx, msg)
+		endSpan(span, err)
 	}
 	if err != nil {
 		log.Warn("publish factorial.computed; the reconciler will announce it", "err", err)
@@ -357,14 +380,20 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 		err    error
 	}
 	done := make(chan engineResult, 1)
+	// The engine and the store run at once (the digits stream from one to the other): two
+	// spans side by side.
+	ectx, computeSpan := w.tracer.Start(ctx, "compute", trace.WithAttributes(attribute.Int64("factorial.number", n)))
 	go func() {
-		digits, err := w.engine.Write(ctx, uint64(n), io.MultiWriter(pw, check), func(p float64) {
+		digits, err := w.engine.Write(ectx, uint64(n), io.MultiWriter(pw, check), func(p float64) {
 			progress.Store(math.Float64bits(p))
 		})
 		pw.CloseWithError(err) // nil closes with EOF
+		endSpan(computeSpan, err)
 		done <- engineResult{digits, err}
 	}()
-	obj, putErr := w.store.Put(ctx, key, pr)
+	sctx, storeSpan := w.tracer.Start(ctx, "store", trace.WithAttributes(attribute.String("factorial.key", key)))
+	obj, putErr := w.store.Put(sctx, key, pr)
+	endSpan(storeSpan, putErr)
 	pr.CloseWithError(errors.New("store stopped reading")) // unblocks the engine if Put failed early
 	er := <-done
 	if cause := context.Cause(ctx); errors.Is(cause, errLostClaim) || errors.Is(cause, errCancelled) {
@@ -379,11 +408,13 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	}
 	elapsed := time.Since(start)
 
+	vctx, verifySpan := w.tracer.Start(ctx, "verify")
 	checksum, err := check.verify(n, er.digits, obj.Size)
-	if err != nil {
-		return database.Result{}, err
+	if err == nil {
+		err = w.verifyStored(vctx, key, checksum)
 	}
-	if err := w.verifyStored(ctx, key, checksum); err != nil {
+	endSpan(verifySpan, err)
+	if err != nil {
 		return database.Result{}, err
 	}
 	return database.Result{
@@ -436,7 +467,7 @@ func (w *worker) publishProgress(ctx context.Context, n int64, p float64, at tim
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, w.beat)
 		defer cancel()
-		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectProgress, Data: payload})
+		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectProgress, Data: payload, Header: telemetry.Headers(ctx)})
 	}
 	if err != nil {
 		log.Debug("publish progress", "err", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/platform/serve"
+	"github.com/factorial-service/factorial/platform/telemetry"
 	"github.com/factorial-service/factorial/services/api"
 	"github.com/factorial-service/factorial/services/calculator"
 )
@@ -107,6 +108,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = db.Close() })
+	telemetry.InstrumentDB(db, "factorial")
 
 	if cfg.Storage.Kind == "" || cfg.Storage.Kind == objectstore.KindLocal {
 		if cfg.Storage.LocalDir == "" {

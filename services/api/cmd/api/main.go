@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/factorial-service/factorial/migrations"
 	"github.com/factorial-service/factorial/platform/cache"
@@ -19,6 +21,7 @@ import (
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/platform/serve"
+	"github.com/factorial-service/factorial/platform/telemetry"
 	"github.com/factorial-service/factorial/services/api"
 )
 
@@ -68,6 +71,13 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Traces are exported with OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; the spans still
+	// buffered are flushed at exit, after everything else has stopped.
+	tel, err := telemetry.Setup(ctx, "api", log)
+	if err != nil {
+		return err
+	}
+	defer flush(tel, log)
 	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
 	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
 	if err != nil {
@@ -80,6 +90,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	telemetry.InstrumentDB(db, "factorial")
 	store, err := objectstore.Open(ctx, cfg.Storage)
 	if err != nil {
 		return err
@@ -109,4 +120,13 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	err = serve.Run(ctx, srv, ln, svc.Run)
 	log.Info("api stopped", "err", err)
 	return err
+}
+
+// flush sends the spans still buffered, within a bound.
+func flush(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
 }

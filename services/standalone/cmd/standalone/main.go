@@ -6,13 +6,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/factorial-service/factorial/platform/config"
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/logging"
+	"github.com/factorial-service/factorial/platform/telemetry"
 	"github.com/factorial-service/factorial/services/standalone"
 )
 
@@ -44,9 +47,25 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Traces are exported with OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; the spans still
+	// buffered are flushed at exit, after everything else has stopped.
+	tel, err := telemetry.Setup(ctx, "standalone", log)
+	if err != nil {
+		return err
+	}
+	defer flush(tel, log)
 	app, err := standalone.Start(ctx, cfg.Config, standalone.Deps{Log: log})
 	if err != nil {
 		return err
 	}
 	return app.Wait()
+}
+
+// flush sends the spans still buffered, within a bound.
+func flush(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
 }

@@ -1,0 +1,135 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/smithy-go"
+	smithytracing "github.com/aws/smithy-go/tracing"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/extra/bunotel"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// The clients' instrumentation, put in place only while tracing is Active (call these after
+// Setup, where the clients are built): database queries (bunotel, the statements with their
+// placeholders, never the values), Redis commands (redisotel) and S3 calls (the AWS SDK's
+// own tracing, through AWSTracerProvider).
+
+// InstrumentDB adds a span to every query of db.
+func InstrumentDB(db *bun.DB, name string) {
+	if Active() {
+		db.AddQueryHook(bunotel.NewQueryHook(bunotel.WithDBName(name)))
+	}
+}
+
+// InstrumentRedis adds a span to every command of client.
+func InstrumentRedis(client redis.UniversalClient) error {
+	if !Active() {
+		return nil
+	}
+	if err := redisotel.InstrumentTracing(client); err != nil {
+		return fmt.Errorf("trace redis: %w", err)
+	}
+	return nil
+}
+
+// AWSTracerProvider is the AWS SDK's tracing over OpenTelemetry's global provider (for
+// aws.Config.TracerProvider), or nil while tracing is off (the SDK then traces nothing).
+//
+// The SDK's own adapter (smithy-go/tracing/smithyoteltracing) is a module the Go proxy
+// does not serve here, and otelaws is deprecated: this is the adapter, a few lines.
+func AWSTracerProvider() smithytracing.TracerProvider {
+	if !Active() {
+		return nil
+	}
+	return awsProvider{}
+}
+
+type awsProvider struct{}
+
+func (awsProvider) Tracer(scope string, _ ...smithytracing.TracerOption) smithytracing.Tracer {
+	return awsTracer{otel.Tracer(scope)}
+}
+
+type awsTracer struct{ t trace.Tracer }
+
+func (t awsTracer) StartSpan(ctx context.Context, name string, opts ...smithytracing.SpanOption) (context.Context, smithytracing.Span) {
+	var o smithytracing.SpanOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ctx, span := t.t.Start(ctx, name, trace.WithSpanKind(kinds[o.Kind]), trace.WithAttributes(attrs(&o.Properties)...))
+	return ctx, awsSpan{span, name}
+}
+
+var kinds = map[smithytracing.SpanKind]trace.SpanKind{
+	smithytracing.SpanKindInternal: trace.SpanKindInternal,
+	smithytracing.SpanKindClient:   trace.SpanKindClient,
+	smithytracing.SpanKindServer:   trace.SpanKindServer,
+	smithytracing.SpanKindProducer: trace.SpanKindProducer,
+	smithytracing.SpanKindConsumer: trace.SpanKindConsumer,
+}
+
+type awsSpan struct {
+	s    trace.Span
+	name string
+}
+
+func (s awsSpan) Name() string { return s.name }
+
+func (s awsSpan) Context() smithytracing.SpanContext {
+	sc := s.s.SpanContext()
+	return smithytracing.SpanContext{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), IsRemote: sc.IsRemote()}
+}
+
+func (s awsSpan) AddEvent(name string, opts ...smithytracing.EventOption) {
+	var o smithytracing.EventOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s.s.AddEvent(name, trace.WithAttributes(attrs(&o.Properties)...))
+}
+
+func (s awsSpan) SetStatus(status smithytracing.SpanStatus) {
+	switch status {
+	case smithytracing.SpanStatusOK:
+		s.s.SetStatus(codes.Ok, "")
+	case smithytracing.SpanStatusError:
+		s.s.SetStatus(codes.Error, "")
+	}
+}
+
+func (s awsSpan) SetProperty(k, v any) { s.s.SetAttributes(attr(k, v)) }
+
+func (s awsSpan) End() { s.s.End() }
+
+func attrs(p *smithy.Properties) []attribute.KeyValue {
+	var out []attribute.KeyValue
+	for k, v := range p.Values() {
+		out = append(out, attr(k, v))
+	}
+	return out
+}
+
+func attr(k, v any) attribute.KeyValue {
+	key := fmt.Sprint(k)
+	switch v := v.(type) {
+	case string:
+		return attribute.String(key, v)
+	case bool:
+		return attribute.Bool(key, v)
+	case int:
+		return attribute.Int(key, v)
+	case int64:
+		return attribute.Int64(key, v)
+	case float64:
+		return attribute.Float64(key, v)
+	}
+	return attribute.String(key, fmt.Sprint(v))
+}
