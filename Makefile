@@ -8,7 +8,7 @@ GO ?= go
 # module proxy): one package@version per word, pinned.
 TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0 github.com/nats-io/nats-server/v2@v2.15.2
 
-.PHONY: all build tools run test test-race vet bench bench-compute bench-http tidy clean $(addprefix bin/,$(BINARIES))
+.PHONY: all build tools run test test-race vet bench bench-compute bench-http fuzz tidy clean $(addprefix bin/,$(BINARIES))
 
 all: build
 
@@ -42,6 +42,10 @@ run:
 # at the end) when not; TEST_REQUIRE_SERVERS=1 turns such a skip into a failure.
 test:
 	@MODULES="$(MODULES)" GO="$(GO)" bash scripts/test.sh
+
+# A few seconds of fuzzing of every input from outside (scripts/fuzz.sh lists the targets).
+fuzz:
+	@GO="$(GO)" bash scripts/fuzz.sh
 
 test-race:
 	@MODULES="$(MODULES)" GO="$(GO)" GOFLAGS="$(GOFLAGS) -race" bash scripts/test.sh

@@ -138,7 +138,7 @@ func decodeNumberBody(body []byte, maxNumber int64) (int64, error) {
 		}
 		key, _ := tok.(string) // inside an object, More then Token gives a key
 		if key != "number" {
-			return bad("unknown field %q", clip(key))
+			return bad("unknown field %s", clip(key))
 		}
 		if seen {
 			return bad(`"number" is given twice`)
@@ -168,15 +168,15 @@ func decodeNumberBody(body []byte, maxNumber int64) (int64, error) {
 	n, err := parseNumber(strings.TrimPrefix(s, "-"))
 	switch {
 	case errors.Is(err, errNotANumber):
-		return bad("number %s is not a plain integer", clip(s))
+		return bad("number %s is not a plain integer", clipLiteral(s))
 	case negative && n == 0 && err == nil:
 		return bad("number -0 is not a plain integer (write 0)")
 	case err != nil || negative:
-		return 0, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clip(s), hint)
+		return 0, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clipLiteral(s), hint)
 	case n > maxNumber:
 		// n comes back with the refusal: a result stored before MAX_NUMBER was lowered is
 		// still served (see postFactorial).
-		return n, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clip(s), hint)
+		return n, problem(http.StatusUnprocessableEntity, "number %s is out of range; %s", clipLiteral(s), hint)
 	}
 	return n, nil
 }
@@ -207,13 +207,27 @@ func jsonKind(tok json.Token) string {
 	return "that"
 }
 
-// clip keeps what a client sent short enough to quote in a one-line detail.
+// clip quotes what a client sent, short enough for a one-line detail: escaped as Go quotes
+// strings (so no control character or invalid UTF-8 gets through), at most 48 bytes of that.
 func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
+	const max = 48
+	q := strconv.Quote(s)
+	if len(q) <= max {
+		return q
+	}
+	cut := max - 1
+	for cut > 0 && !utf8.RuneStart(q[cut]) {
+		cut--
+	}
+	return q[:cut] + `…"`
+}
+
+// clipLiteral shortens a JSON number literal (ASCII by the JSON grammar) for a detail.
+func clipLiteral(s string) string {
+	if len(s) <= 40 {
 		return s
 	}
-	return s[:max] + "…"
+	return s[:40] + "…"
 }
 
 // pathNumber reads the {number} of a path. It accepts exactly what the body accepts; the
@@ -249,13 +263,13 @@ func parseFactorialQuery(rawQuery string) (factorialQuery, error) {
 	}
 	for name, vs := range values {
 		if len(vs) > 1 {
-			return q, problem(http.StatusBadRequest, "query parameter %q is given more than once; %s", clip(name), factorialQueryHint)
+			return q, problem(http.StatusBadRequest, "query parameter %s is given more than once; %s", clip(name), factorialQueryHint)
 		}
 		switch v := vs[0]; name {
 		case "wait":
 			d, ok := parseWait(v)
 			if !ok {
-				return q, problem(http.StatusBadRequest, "wait %q is not a duration like 30s, 1.5s or 500ms (at most 60s)", clip(v))
+				return q, problem(http.StatusBadRequest, "wait %s is not a duration like 30s, 1.5s or 500ms (at most 60s)", clip(v))
 			}
 			q.wait = d
 		case "download":
@@ -264,15 +278,15 @@ func parseFactorialQuery(rawQuery string) (factorialQuery, error) {
 				q.download = true
 			case "0", "false":
 			default:
-				return q, problem(http.StatusBadRequest, "download %q is not true, false, 1 or 0", clip(v))
+				return q, problem(http.StatusBadRequest, "download %s is not true, false, 1 or 0", clip(v))
 			}
 		case "format":
 			if v != "json" && v != "text" {
-				return q, problem(http.StatusBadRequest, "format %q is not json or text", clip(v))
+				return q, problem(http.StatusBadRequest, "format %s is not json or text", clip(v))
 			}
 			q.format = v
 		default:
-			return q, problem(http.StatusBadRequest, "unknown query parameter %q; %s", clip(name), factorialQueryHint)
+			return q, problem(http.StatusBadRequest, "unknown query parameter %s; %s", clip(name), factorialQueryHint)
 		}
 	}
 	return q, nil

@@ -113,14 +113,14 @@ func parseListQuery(rawQuery string) (database.ListQuery, error) {
 	}
 	for name, vs := range values {
 		if len(vs) > 1 {
-			return q, problem(http.StatusBadRequest, "query parameter %q is given more than once; %s", clip(name), listQueryHint)
+			return q, problem(http.StatusBadRequest, "query parameter %s is given more than once; %s", clip(name), listQueryHint)
 		}
 		switch v := vs[0]; name {
 		case "status":
 			for _, part := range strings.Split(v, ",") {
 				st := database.Status(part)
 				if !st.Valid() {
-					return q, problem(http.StatusBadRequest, "status %q is not one of pending, computing, done, failed, cancelled (several separated by commas)", clip(part))
+					return q, problem(http.StatusBadRequest, "status %s is not one of pending, computing, done, failed, cancelled (several separated by commas)", clip(part))
 				}
 				if !slices.Contains(q.Statuses, st) {
 					q.Statuses = append(q.Statuses, st)
@@ -129,17 +129,17 @@ func parseListQuery(rawQuery string) (database.ListQuery, error) {
 		case "limit":
 			n, err := parseNumber(v)
 			if err != nil || n < 1 || n > listMaxLimit {
-				return q, problem(http.StatusBadRequest, "limit %q is not an integer from 1 to %d", clip(v), listMaxLimit)
+				return q, problem(http.StatusBadRequest, "limit %s is not an integer from 1 to %d", clip(v), listMaxLimit)
 			}
 			q.Limit = int(n)
 		case "cursor":
 			c, ok := decodeCursor(v)
 			if !ok {
-				return q, problem(http.StatusBadRequest, "cursor %q is not one this server gave: send the next_cursor of a page, or no cursor to start with the newest", clip(v))
+				return q, problem(http.StatusBadRequest, "cursor %s is not one this server gave: send the next_cursor of a page, or no cursor to start with the newest", clip(v))
 			}
 			q.After = &c
 		default:
-			return q, problem(http.StatusBadRequest, "unknown query parameter %q; %s", clip(name), listQueryHint)
+			return q, problem(http.StatusBadRequest, "unknown query parameter %s; %s", clip(name), listQueryHint)
 		}
 	}
 	return q, nil
