@@ -256,3 +256,21 @@ func distinct[T any](xs []T, key func(T) int64) []T {
 	})
 	return out
 }
+
+// QueuedLarge sums the estimated cost of the large-lane requests that are pending or
+// computing (what is queued of heavy work), and counts those client asked for: what
+// admission control holds to its budget and its per-client cap. One statement.
+func (f *Factorials) QueuedLarge(ctx context.Context, client string) (total time.Duration, mine int, err error) {
+	var row struct {
+		Total int64 `bun:"total"`
+		Mine  int   `bun:"mine"`
+	}
+	err = f.db.NewRaw(`SELECT coalesce(sum(cost_us), 0) AS total,
+			coalesce(sum(CASE WHEN client = ? THEN 1 ELSE 0 END), 0) AS mine
+		FROM factorials WHERE status IN ('pending', 'computing') AND number > ?`,
+		client, int64(events.SmallMaxNumber)).Scan(ctx, &row)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sum the queued large requests: %w", err)
+	}
+	return time.Duration(row.Total) * time.Microsecond, row.Mine, nil
+}

@@ -37,9 +37,12 @@ type Config struct {
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
 	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"`     // of the stream, when the API creates it
 	LocalCacheBytes      int64         `env:"LOCAL_CACHE_BYTES" envDefault:"67108864"` // answers about finished results kept in this process (hot.go)
-	Limits               Limits
-	Auth                 Auth
-	RateLimit            RateLimit
+	// Admission control of large requests (admission.go); 0 turns each off.
+	LargeBudget    time.Duration `env:"ADMISSION_LARGE_BUDGET" envDefault:"30m"`     // estimated work of queued large requests
+	LargePerClient int           `env:"ADMISSION_LARGE_PER_CLIENT" envDefault:"100"` // large requests one client may have queued
+	Limits         Limits
+	Auth           Auth
+	RateLimit      RateLimit
 }
 
 // Validate checks what parsing alone cannot.
@@ -55,6 +58,10 @@ func (c Config) Validate() error {
 		return errors.New("CACHE_TTL must be above 0")
 	case c.LocalCacheBytes < 0:
 		return errors.New("LOCAL_CACHE_BYTES must be 0 (off) or more")
+	case c.LargeBudget < 0:
+		return errors.New("ADMISSION_LARGE_BUDGET must be 0 (off) or more")
+	case c.LargePerClient < 0:
+		return errors.New("ADMISSION_LARGE_PER_CLIENT must be 0 (off) or more")
 	case c.Replicas < 1 || c.Replicas > 5:
 		return errors.New("NATS_STREAM_REPLICAS must be from 1 to 5")
 	}
@@ -136,7 +143,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.results = &results{
 		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log,
 		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher,
-		cacheMax: cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
+		admission: &admission{records: d.Records, budget: cfg.LargeBudget, perClient: cfg.LargePerClient},
+		cacheMax:  cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 		corrupt: newCorruptCounter(d.Registry), verified: newVerifiedSet(4096),
 		inlineMax: cfg.InlineResultMaxBytes,
 	}

@@ -21,6 +21,7 @@ import (
 // Records is the API's view of the request records.
 type Records interface {
 	RequestRecorder
+	QueueCounter
 	Get(ctx context.Context, n int64) (database.Record, error)
 	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
 	List(ctx context.Context, q database.ListQuery) ([]database.Record, error)
@@ -65,6 +66,7 @@ type results struct {
 	store     ResultReader
 	cache     Cache
 	batcher   *requestBatcher
+	admission *admission
 	publisher *requestPublisher
 	log       *slog.Logger
 	cacheMax  int64 // results larger than this are not cached
@@ -90,7 +92,24 @@ func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }
 // one statement) and, when that made it pending, queues its publication. The record makes the
 // request durable, and the answer does not wait for NATS: the request is published in the
 // background, and if that fails the calculators' reconciler publishes it later.
+//
+// A request of the large lane goes through admission control first (admission.go).
 func (r *results) request(ctx context.Context, n int64, client string) (database.Record, error) {
+	if r.admission == nil || !r.admission.active() || events.LaneOf(n) != events.LaneLarge {
+		return r.add(ctx, n, client)
+	}
+	var existing *database.Record
+	switch rec, err := r.records.Get(ctx, n); {
+	case err == nil:
+		existing = &rec
+	case !errors.Is(err, database.ErrNotFound):
+		return database.Record{}, dbError(n, err)
+	}
+	return r.admission.admit(ctx, n, client, existing, func() (database.Record, error) { return r.add(ctx, n, client) })
+}
+
+// add records the request and queues its publication when it made n pending.
+func (r *results) add(ctx context.Context, n int64, client string) (database.Record, error) {
 	rec, created, err := r.batcher.request(ctx, n, client)
 	if err != nil {
 		return database.Record{}, dbError(n, err)
