@@ -58,7 +58,9 @@ func (n *natsOnPort) stop() {
 	}
 }
 
-func (n *natsOnPort) url() string { return "nats://127.0.0.1:" + strings.Split(n.srv.ClientURL(), ":")[2] }
+func (n *natsOnPort) url() string {
+	return "nats://127.0.0.1:" + strings.Split(n.srv.ClientURL(), ":")[2]
+}
 
 // readyz is the body of /readyz, by check.
 func (s *service) readyz() (int, map[string]string) {
