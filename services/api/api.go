@@ -105,6 +105,7 @@ type Service struct {
 	echo    *echo.Echo
 	handler http.Handler // echo, wrapped by telemetry.Handler
 	tracer  trace.Tracer
+	metrics *apiMetrics
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
 	limits  *limits
@@ -140,8 +141,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	}
 	s.sup = natsbus.NewSupervisor(pub.JetStream(), natsbus.Layout{Replicas: cfg.Replicas}, d.Log)
 	s.publisher = newRequestPublisher(pub, d.Log, d.Registry)
+	s.metrics = newAPIMetrics(d.Registry, s.limits)
 	s.results = &results{
-		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log,
+		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log, metrics: s.metrics,
 		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher,
 		admission: &admission{records: d.Records, budget: cfg.LargeBudget, perClient: cfg.LargePerClient},
 		cacheMax:  cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
@@ -245,6 +247,7 @@ const (
 // requests and SSE streams. Events it cannot read (or dead letters) are passed over.
 func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 	subject, data := m.Subject(), m.Data()
+	s.metrics.followed(m)
 	switch subject {
 	case events.SubjectComputed, events.SubjectFailed, events.SubjectCancelled:
 		// In the trace of the request the event is about (its headers carry the context).

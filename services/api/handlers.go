@@ -142,7 +142,7 @@ func (s *Service) getFactorial(c echo.Context) error {
 		}
 		text = media == mediaText
 	}
-	if e := s.results.hot.get(n); e != nil { // finished and known here: no cache, no database
+	if e := s.results.local(n); e != nil { // finished and known here: no cache, no database
 		if text {
 			return s.streamText(c, e.rec, e.text, q.download)
 		}
@@ -238,7 +238,7 @@ func (s *Service) getMetadata(c echo.Context) error {
 	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON); !ok {
 		return notAcceptable(mediaJSON)
 	}
-	if e := s.results.hot.get(n); e != nil && e.meta != nil {
+	if e := s.results.local(n); e != nil && e.meta != nil {
 		return writeJSON(c, e.meta, e.metaLength)
 	}
 	ctx := req.Context()

@@ -219,6 +219,7 @@ func (s *Service) announceCancelled(ctx context.Context, rec database.Record) {
 		err = natsbus.FirstError(errs)
 	}
 	if err != nil {
+		s.metrics.publishFailures.WithLabelValues("cancelled").Inc()
 		s.log.WarnContext(ctx, "publish factorial.cancelled; the computation stops at its next heartbeat", "number", rec.Number, "err", err)
 	}
 }

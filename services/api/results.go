@@ -75,8 +75,9 @@ type results struct {
 	verified  *verifiedSet           // stored objects checked lately (see integrity.go)
 	cacheWarn warnEvery
 	hot       *hotCache // answers ready to write; nil when LOCAL_CACHE_BYTES=0
-	inlineMax int64     // INLINE_RESULT_MAX_BYTES
-	presigns  bool      // the store hands out download URLs (made per request)
+	metrics   *apiMetrics
+	inlineMax int64 // INLINE_RESULT_MAX_BYTES
+	presigns  bool  // the store hands out download URLs (made per request)
 }
 
 // result is a record and, when small enough to carry, its digits. It is what the cache holds.
@@ -184,12 +185,18 @@ func (r *results) cached(ctx context.Context, n int64) (result, bool) {
 	ctx, cancel := context.WithTimeout(ctx, cacheWait)
 	defer cancel()
 	data, err := r.cache.Get(ctx, cacheKey(n))
-	if err != nil {
-		if !errors.Is(err, cache.ErrMiss) && !errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, cache.ErrMiss):
+		r.metrics.sharedMiss.Inc()
+		return result{}, false
+	case err != nil:
+		r.metrics.sharedFailed.Inc()
+		if !errors.Is(err, context.Canceled) {
 			r.cacheWarn.warn(ctx, r.log, "cache get failed; reading the database instead", "number", n, "err", err)
 		}
 		return result{}, false
 	}
+	r.metrics.sharedHit.Inc()
 	var res result
 	if err := json.Unmarshal(data, &res); err != nil {
 		r.log.WarnContext(ctx, "cache entry unreadable; ignoring it", "number", n, "err", err)

@@ -110,7 +110,11 @@ func (s *Service) finish(c echo.Context, m *httpMetrics, start time.Time) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.observe(req.Method, route, status, took)
+	if m.observeWaiting(req.Method, route, req.URL.RawQuery, took) {
+		m.requests.WithLabelValues(req.Method, route, statusText(status)).Inc()
+	} else {
+		m.observe(req.Method, route, status, took)
+	}
 	telemetry.NameSpan(req.Context(), req.Method, route)
 	level := slog.LevelDebug
 	if status >= 500 {
@@ -123,10 +127,14 @@ func (s *Service) finish(c echo.Context, m *httpMetrics, start time.Time) {
 }
 
 // httpMetrics counts requests and their latency by route (the pattern, not the URL, so the
-// number of series stays bounded).
+// number of series stays bounded). Requests that wait by design, GETs with ?wait and event
+// streams, have histograms of their own (up to a minute, and hours), so they do not drown
+// the latency of the others.
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	waits    prometheus.Histogram
+	streams  prometheus.Histogram
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -138,9 +146,39 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "factorial_http_request_seconds", Help: "HTTP request latency by method and route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
+		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "factorial_http_wait_seconds", Help: "How long GET /api/v1/factorial/{number}?wait= requests were held (not in factorial_http_request_seconds).",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60},
+		}),
+		streams: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "factorial_http_event_stream_seconds", Help: "How long GET /api/v1/events streams stayed open (not in factorial_http_request_seconds).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9), // 1 s to 18 h
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	reg.MustRegister(m.requests, m.latency, m.waits, m.streams)
 	return m
+}
+
+// Routes whose requests wait by design.
+const (
+	routeFactorial = "/api/v1/factorial/:number"
+	routeEvents    = "/api/v1/events"
+)
+
+// observeWaiting observes a request that waits by design in its own histogram, and reports
+// whether it was one.
+func (m *httpMetrics) observeWaiting(method, route, rawQuery string, took time.Duration) bool {
+	switch {
+	case method != http.MethodGet:
+		return false
+	case route == routeEvents:
+		m.streams.Observe(took.Seconds())
+	case route == routeFactorial && strings.Contains(rawQuery, "wait="):
+		m.waits.Observe(took.Seconds())
+	default:
+		return false
+	}
+	return true
 }
 
 func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {

@@ -165,6 +165,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		return nil, err
 	}
 	m := newMetrics(d.Registry)
+	// JetStream's backlog of the lanes, asked at each scrape (within a second).
+	d.Registry.MustRegister(natsbus.NewCollector(pub.JetStream(), time.Second))
 	s.ann = newAnnouncer(d.Records, log, now)
 	s.events = pubConn
 	s.worker = &worker{

@@ -25,6 +25,7 @@ func (w *worker) deadLetter(ctx context.Context, m jetstream.Msg, kind, reason s
 		Header: nats.Header{events.HeaderReason: {reason}, events.HeaderSubject: {m.Subject()}},
 	})
 	if err != nil {
+		w.metrics.publishFailures.WithLabelValues("deadletter").Inc()
 		log.Warn("publish a dead letter", "subject", m.Subject(), "err", err)
 		_ = m.NakWithDelay(w.retryDelay)
 		return

@@ -6,14 +6,21 @@ import (
 	"github.com/factorial-service/factorial/events"
 )
 
+// metrics are the calculator's. There is no gauge of each computation's progress: a series
+// per number would be a new series for every request (unbounded), and one gauge shared by
+// concurrent computations says nothing; the progress of each number is in its record (GET,
+// metadata, the list) and in factorial.progress (SSE).
 type metrics struct {
-	outcomes    *prometheus.CounterVec
-	seconds     *prometheus.HistogramVec
-	inFlight    prometheus.Gauge
-	progress    prometheus.Gauge
-	deadLetters *prometheus.CounterVec
-	reconciled  *prometheus.CounterVec
+	outcomes        *prometheus.CounterVec
+	seconds         *prometheus.HistogramVec
+	inFlight        prometheus.Gauge
+	deadLetters     *prometheus.CounterVec
+	reconciled      *prometheus.CounterVec
+	publishFailures *prometheus.CounterVec
 }
+
+// events the calculator publishes, for publishFailures.
+var published = []string{"computed", "failed", "progress", "deadletter"}
 
 // outcomes of a delivery, each a series from the start.
 var outcomes = []string{"done", "duplicate", "retry", "failed", "cancelled"}
@@ -31,11 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"lane"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "factorial_calculator_in_flight",
-			Help: "Factorials being computed now.",
-		}),
-		progress: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "factorial_calculator_progress",
-			Help: "Progress (0 to 1) of the latest large factorial being computed.",
+			Help: "Large-lane factorials being computed now (the small lane's take milliseconds).",
 		}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "factorial_calculator_dead_letters_total",
@@ -46,7 +49,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "factorial_calculator_reconciled_total",
 		Help: "What the reconciler did: republished (a request JetStream had lost), held (a stuck request JetStream still holds: nothing published), announced (a result whose factorial.computed was owed).",
 	}, []string{"action"})
-	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.progress, m.deadLetters, m.reconciled)
+	m.publishFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "factorial_calculator_publish_failures_total",
+		Help: "Events the calculator could not publish, by event: computed (the reconciler announces it later), failed, progress, deadletter (the request is delivered again).",
+	}, []string{"event"})
+	reg.MustRegister(m.outcomes, m.seconds, m.inFlight, m.deadLetters, m.reconciled, m.publishFailures)
+	for _, e := range published {
+		m.publishFailures.WithLabelValues(e)
+	}
 	for _, action := range []string{"republished", "held", "announced"} {
 		m.reconciled.WithLabelValues(action)
 	}

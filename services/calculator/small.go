@@ -255,6 +255,7 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 		endSpan(span, errs[i])
 	}
 	if failed > 0 {
+		w.metrics.publishFailures.WithLabelValues("computed").Add(float64(failed))
 		w.log.Warn("publish factorial.computed; the reconciler will announce them", "failed", failed, "of", len(msgs), "err", natsbus.FirstError(errs))
 	}
 	announced := make([]int64, 0, len(recs))

@@ -314,6 +314,7 @@ func (w *worker) announceFailed(ctx context.Context, n int64, attempts int, reas
 		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectFailed, Data: payload, Header: telemetry.Headers(ctx)})
 	}
 	if err != nil {
+		w.metrics.publishFailures.WithLabelValues("failed").Inc()
 		log.Warn("publish factorial.failed", "err", err)
 	}
 }
@@ -351,6 +352,7 @@ func (w *worker) announce(ctx context.Context, rec database.Record, log *slog.Lo
 		endSpan(span, err)
 	}
 	if err != nil {
+		w.metrics.publishFailures.WithLabelValues("computed").Inc()
 		log.Warn("publish factorial.computed; the reconciler will announce it", "err", err)
 		return
 	}
@@ -442,7 +444,6 @@ func (w *worker) heartbeat(ctx context.Context, req request, progress *atomic.Ui
 			}
 			_ = req.msg.InProgress()
 			p := min(math.Float64frombits(progress.Load()), 0.999) // 1 is for done
-			w.metrics.progress.Set(p)
 			at := w.now()
 			err := w.records.Heartbeat(ctx, n, w.id, p, at)
 			if err == nil {
@@ -470,6 +471,7 @@ func (w *worker) publishProgress(ctx context.Context, n int64, p float64, at tim
 		err = w.pub.Publish(pctx, natsbus.Msg{Subject: events.SubjectProgress, Data: payload, Header: telemetry.Headers(ctx)})
 	}
 	if err != nil {
+		w.metrics.publishFailures.WithLabelValues("progress").Inc()
 		log.Debug("publish progress", "err", err)
 	}
 }

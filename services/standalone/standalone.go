@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/uptrace/bun"
 
 	"github.com/factorial-service/factorial/migrations"
@@ -138,6 +139,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	}
 	records := database.NewFactorials(db)
 	reg := health.NewRegistry()
+	reg.MustRegister(collectors.NewDBStatsCollector(db.DB, "factorial")) // the pool: go_sql_*
 	calc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
 		Log: log.With("component", "calculator"), Dial: dial, Records: records,
 		Store: store, Engine: engine, Registry: reg,

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/factorial-service/factorial/migrations"
 	"github.com/factorial-service/factorial/platform/cache"
 	"github.com/factorial-service/factorial/platform/config"
@@ -101,13 +103,15 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	}
 	defer closeCache()
 
+	reg := health.NewRegistry()
+	reg.MustRegister(collectors.NewDBStatsCollector(db.DB, "factorial")) // the pool: go_sql_*
 	svc, err := api.New(ctx, cfg.API, api.Deps{
 		Log:      log,
 		Dial:     natsbus.NewDialer(cfg.NATSURL, log, natsOpts...),
 		Records:  database.NewFactorials(db),
 		Store:    store,
 		Cache:    results,
-		Registry: health.NewRegistry(),
+		Registry: reg,
 		Checks:   []health.Check{{Name: "database", Ping: db.PingContext}},
 	})
 	if err != nil {

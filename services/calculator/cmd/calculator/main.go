@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/factorial-service/factorial/migrations"
 	"github.com/factorial-service/factorial/platform/config"
@@ -97,6 +98,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	}
 
 	reg := health.NewRegistry()
+	reg.MustRegister(collectors.NewDBStatsCollector(db.DB, "factorial")) // the pool: go_sql_*
 	svc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
 		Log:      log,
 		Dial:     natsbus.NewDialer(cfg.NATSURL, log, natsOpts...),

@@ -1,0 +1,93 @@
+package natsbus
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/factorial-service/factorial/events"
+)
+
+// gather returns the value of each sample of reg, by name and consumer label.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			key := mf.GetName()
+			for _, l := range m.Label {
+				key += "/" + l.GetValue()
+			}
+			out[key] = value(m)
+		}
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	}
+	return 0
+}
+
+// The collector reports each lane's backlog (pending) and what calculators hold (ack
+// pending) as JetStream counts them at the scrape; with NATS gone a scrape ends within its
+// timeout, without them, and counts an error.
+func TestCollectorReportsTheBacklog(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	b := bus{url: ns.ClientURL(), topo: defaultTopology}
+	js, _ := provisionBus(t, b, lanes(time.Minute, 1000))
+	for n := range int64(5) {
+		if _, err := js.Publish(t.Context(), b.requestSubject(n), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Publish(t.Context(), b.requestSubject(events.SmallMaxNumber+1), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(newJS(t, dial(t, b.url, "metrics")), b.topo, 500*time.Millisecond))
+
+	small, large := events.LaneSmall.Durable(), events.LaneLarge.Durable()
+	got := gather(t, reg)
+	for key, want := range map[string]float64{
+		"factorial_jetstream_consumer_pending/" + small: 5, "factorial_jetstream_consumer_pending/" + large: 1,
+		"factorial_jetstream_consumer_ack_pending/" + small: 0, "factorial_jetstream_stream_messages": 6,
+		"factorial_jetstream_scrape_errors_total": 0,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
+		}
+	}
+
+	msgs, err := newTestWorker(t, b, events.LaneSmall).Fetch(t.Context(), 2)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("fetch: %d, %v", len(msgs), err)
+	}
+	got = gather(t, reg)
+	if got["factorial_jetstream_consumer_pending/"+small] != 3 || got["factorial_jetstream_consumer_ack_pending/"+small] != 2 {
+		t.Errorf("after fetching 2: pending %v, ack pending %v; want 3 and 2",
+			got["factorial_jetstream_consumer_pending/"+small], got["factorial_jetstream_consumer_ack_pending/"+small])
+	}
+
+	ns.Shutdown()
+	start := time.Now()
+	got = gather(t, reg)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a scrape with NATS down took %v, want it bounded by the timeout", took)
+	}
+	if _, ok := got["factorial_jetstream_consumer_pending/"+small]; ok || got["factorial_jetstream_scrape_errors_total"] != 1 {
+		t.Errorf("with NATS down: %v; want no consumer series and one error", got)
+	}
+}
