@@ -96,6 +96,9 @@ func (r *results) remember(res result) {
 	}
 	old := r.hot.get(res.Record.Number)
 	e := &hotEntry{rec: res.Record, row: res.Row}
+	if old != nil && (old.rec.Checksum != res.Record.Checksum || !old.rec.UpdatedAt.Equal(res.Record.UpdatedAt)) {
+		old = nil // computed again since: start afresh
+	}
 	if old != nil {
 		*e = *old
 		if res.Row {
