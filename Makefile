@@ -8,7 +8,7 @@ GO ?= go
 # module proxy): one package@version per word, pinned.
 TOOLS := github.com/versity/versitygw/cmd/versitygw@v1.8.0 github.com/nats-io/nats-server/v2@v2.15.2
 
-.PHONY: all build tools run test test-race vet bench bench-compute bench-http fuzz tidy clean $(addprefix bin/,$(BINARIES))
+.PHONY: all build tools run test test-race vet bench bench-compute bench-load bench-http fuzz tidy clean $(addprefix bin/,$(BINARIES))
 
 all: build
 
@@ -61,6 +61,11 @@ bench:
 
 # The engine against GMP, interleaved rounds (a few minutes); flags in BENCH_COMPUTE_ARGS, e.g.
 # BENCH_COMPUTE_ARGS="-n 50000000,100000000 -sums= -grid=false" for the largest n.
+# The service under a crowd on loopback (integration/cmd/bench-load): the embedded profile, and
+# the distributed one when TEST_POSTGRES_URL, TEST_REDIS_URL and bin/nats-server are there.
+bench-load:
+	cd integration && $(GO) run ./cmd/bench-load
+
 bench-compute:
 	cd services/calculator && $(GO) run ./cmd/bench-compute $(BENCH_COMPUTE_ARGS)
 

@@ -8,8 +8,10 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Encode marshals an event payload.
@@ -48,6 +50,7 @@ func decode(data []byte, v any) error {
 	out := reflect.New(rv.Elem().Type()).Elem()
 
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	} else if tok != json.Delim('{') {
@@ -68,14 +71,15 @@ func decode(data []byte, v any) error {
 			return fmt.Errorf("field %q appears twice", key)
 		}
 		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		// One pass over the value: payloads are flat, so every value is a scalar token.
+		val, err := dec.Token()
+		if err != nil {
 			return fmt.Errorf("field %q: %w", key, err)
 		}
-		if string(raw) == "null" {
+		if val == nil {
 			return fmt.Errorf("field %q is null", key)
 		}
-		if err := json.Unmarshal(raw, out.Field(f.index).Addr().Interface()); err != nil {
+		if err := set(out.Field(f.index), val); err != nil {
 			return fmt.Errorf("field %q: %w", key, err)
 		}
 	}
@@ -99,6 +103,86 @@ func decode(data []byte, v any) error {
 	rv.Elem().Set(out)
 	if val, ok := v.(interface{ Validate() error }); ok {
 		return val.Validate()
+	}
+	return nil
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// set stores the JSON scalar tok (as json.Decoder.Token returns it, with UseNumber) in f,
+// refusing null, objects, arrays and any value of another type than f's.
+func set(f reflect.Value, tok json.Token) error {
+	if tok == nil {
+		return errors.New("is null")
+	}
+	if d, ok := tok.(json.Delim); ok {
+		return fmt.Errorf("json: cannot unmarshal %s into Go value of type %s", map[json.Delim]string{'{': "object", '[': "array"}[d], f.Type())
+	}
+	if f.Kind() == reflect.Pointer {
+		p := reflect.New(f.Type().Elem())
+		if err := set(p.Elem(), tok); err != nil {
+			return err
+		}
+		f.Set(p)
+		return nil
+	}
+	mismatch := func() error {
+		kind := "string"
+		switch v := tok.(type) {
+		case json.Number:
+			kind = "number " + string(v)
+		case bool:
+			kind = "bool"
+		}
+		return fmt.Errorf("json: cannot unmarshal %s into Go value of type %s", kind, f.Type())
+	}
+	if f.Type() == timeType {
+		s, ok := tok.(string)
+		if !ok {
+			return mismatch()
+		}
+		var t time.Time
+		if err := t.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("parsing time %q as RFC 3339: %w", s, err)
+		}
+		f.Set(reflect.ValueOf(t))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		s, ok := tok.(string)
+		if !ok {
+			return mismatch()
+		}
+		f.SetString(s)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return mismatch()
+		}
+		i, err := strconv.ParseInt(string(n), 10, f.Type().Bits())
+		if err != nil {
+			return mismatch()
+		}
+		f.SetInt(i)
+	case reflect.Float32, reflect.Float64:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return mismatch()
+		}
+		x, err := strconv.ParseFloat(string(n), f.Type().Bits())
+		if err != nil {
+			return mismatch()
+		}
+		f.SetFloat(x)
+	case reflect.Bool:
+		b, ok := tok.(bool)
+		if !ok {
+			return mismatch()
+		}
+		f.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported field type %s", f.Type())
 	}
 	return nil
 }

@@ -1,0 +1,432 @@
+// Command bench-load measures the service under a crowd, on loopback, and prints one table:
+// `make bench-load`.
+//
+// Workloads, each on a fresh service (nothing computed or cached beforehand):
+//
+//   - "1..10000": every n from 1 to 10,000, POSTed by 64 clients, each then GET ?wait: the
+//     seconds until all are done;
+//   - "tiny": every n from 1 to 3,000, the same way: results a second, end to end.
+//
+// Profiles: embedded (bin/standalone: embedded NATS, SQLite, local disk, in-process cache)
+// always; distributed (bin/api and two bin/calculator over PostgreSQL, Redis and a NATS
+// server of its own) when TEST_POSTGRES_URL and TEST_REDIS_URL are set and bin/nats-server is
+// built (make tools). Every workload is bounded in time (BENCH_TIMEOUT, default 60s). The
+// per-client rate limit is off: 64 clients on one address are one crowd, not one abuser.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/factorial-service/factorial/integration/load"
+	"github.com/factorial-service/factorial/platform/database"
+)
+
+type workload struct {
+	name    string
+	numbers []int64
+	clients int
+}
+
+func span(from, to int64) []int64 {
+	var ns []int64
+	for n := from; n <= to; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+var workloads = []workload{
+	{"1..10000", span(1, 10_000), 64},
+	{"tiny 1..3000", span(1, 3_000), 64},
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	timeout := 60 * time.Second
+	if v := os.Getenv("BENCH_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("BENCH_TIMEOUT %q: %w", v, err)
+		}
+		timeout = d
+	}
+	root, err := workspaceRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "bench-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bins, err := build(root, tmp)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %s, %d cores (%s/%s), load before: %s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg())
+
+	fmt.Println("| profile | workload | clients | results | seconds | results/s | POST p50 | POST p99 | GET p50 | GET p99 | errors |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	profiles := []profile{embedded{bins: bins}}
+	pg, redis := os.Getenv("TEST_POSTGRES_URL"), os.Getenv("TEST_REDIS_URL")
+	natsServer := filepath.Join(root, "bin", "nats-server")
+	if d := os.Getenv("TEST_TOOLS_DIR"); d != "" {
+		natsServer = filepath.Join(d, "nats-server")
+	}
+	_, natsErr := os.Stat(natsServer)
+	switch {
+	case pg == "" || redis == "":
+		fmt.Fprintln(os.Stderr, "bench-load: distributed profile skipped: set TEST_POSTGRES_URL and TEST_REDIS_URL")
+	case natsErr != nil:
+		fmt.Fprintln(os.Stderr, "bench-load: distributed profile skipped: no bin/nats-server (make tools)")
+	default:
+		profiles = append(profiles, distributed{bins: bins, pg: pg, redis: redis, natsServer: natsServer})
+	}
+	for _, p := range profiles {
+		for _, w := range workloads {
+			res, err := measure(p, w, timeout, tmp)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", p.name(), w.name, err)
+			}
+			errs := "none"
+			if len(res.Errors) > 0 {
+				errs = strings.Join(res.Errors, "; ")
+			}
+			if bad := badStatuses(res); bad != "" {
+				errs = bad
+			}
+			fmt.Printf("| %s | %s | %d | %d | %.2f | %.0f | %s | %s | %s | %s | %s |\n", p.name(), w.name, w.clients,
+				res.Done, res.Elapsed.Seconds(), res.ResultsPerSecond(),
+				ms(res.POST.P(0.5)), ms(res.POST.P(0.99)), ms(res.GET.P(0.5)), ms(res.GET.P(0.99)), errs)
+		}
+	}
+	fmt.Printf("\nload after: %s\n", loadavg())
+	return nil
+}
+
+func badStatuses(r load.Result) string {
+	var bad []string
+	for status, n := range r.Statuses {
+		if status != http.StatusOK && status != http.StatusAccepted {
+			bad = append(bad, fmt.Sprintf("%d × %d", n, status))
+		}
+	}
+	return strings.Join(bad, ", ")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// measure starts a fresh service of profile p, runs w on it and stops it.
+func measure(p profile, w workload, timeout time.Duration, tmp string) (load.Result, error) {
+	dir, err := os.MkdirTemp(tmp, "run-")
+	if err != nil {
+		return load.Result{}, err
+	}
+	base, stop, err := p.start(dir)
+	if err != nil {
+		return load.Result{}, err
+	}
+	defer stop()
+	return load.Run(context.Background(), []string{base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout}), nil
+}
+
+type profile interface {
+	name() string
+	// start starts a fresh service with its data under dir, ready, and returns its base URL
+	// and how to stop it.
+	start(dir string) (base string, stop func(), err error)
+}
+
+type binaries struct{ api, calculator, migrate, standalone string }
+
+// build compiles the programs from the workspace into dir.
+func build(root, dir string) (binaries, error) {
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"./services/api/cmd/api", "./services/calculator/cmd/calculator", "./migrations/cmd/migrate",
+		"./services/standalone/cmd/standalone")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return binaries{}, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return binaries{filepath.Join(dir, "api"), filepath.Join(dir, "calculator"), filepath.Join(dir, "migrate"),
+		filepath.Join(dir, "standalone")}, nil
+}
+
+// embedded is bin/standalone.
+type embedded struct{ bins binaries }
+
+func (embedded) name() string { return "embedded" }
+
+func (e embedded) start(dir string) (string, func(), error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := startProcess(dir, "standalone", e.bins.standalone, []string{"DATA_DIR=" + dir, "HTTP_ADDR=" + addr,
+		"EMBEDDED_NATS_ADDR=off", "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"})
+	if err != nil {
+		return "", nil, err
+	}
+	base := "http://" + addr
+	if err := waitReady(base, p); err != nil {
+		p.stop()
+		return "", nil, err
+	}
+	return base, p.stop, nil
+}
+
+// distributed is bin/api and two bin/calculator over PostgreSQL (a database of its own),
+// Redis (a key prefix of its own) and a nats-server process of its own.
+type distributed struct {
+	bins       binaries
+	pg, redis  string
+	natsServer string
+}
+
+func (distributed) name() string { return "distributed" }
+
+func (d distributed) start(dir string) (string, func(), error) {
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	fail := func(err error) (string, func(), error) { stopAll(); return "", nil, err }
+
+	dbURL, drop, err := freshDatabase(d.pg)
+	if err != nil {
+		return fail(err)
+	}
+	stops = append(stops, drop)
+	natsAddr, err := freeAddr()
+	if err != nil {
+		return fail(err)
+	}
+	nats, err := startProcess(dir, "nats-server", d.natsServer, nil, "-a", "127.0.0.1", "-p", strings.Split(natsAddr, ":")[1],
+		"-js", "-sd", filepath.Join(dir, "nats"))
+	if err != nil {
+		return fail(err)
+	}
+	stops = append(stops, nats.stop)
+	if err := waitPort(natsAddr); err != nil {
+		return fail(err)
+	}
+	cmd := exec.Command(d.bins.migrate, "up")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("migrate up: %v\n%s", err, out))
+	}
+	common := []string{"NATS_URL=nats://" + natsAddr, "DATABASE_URL=" + dbURL, "STORAGE=local",
+		"LOCAL_STORAGE_DIR=" + filepath.Join(dir, "objects"), "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"}
+	for i := range 2 {
+		addr, err := freeAddr()
+		if err != nil {
+			return fail(err)
+		}
+		c, err := startProcess(dir, fmt.Sprintf("calculator-%d", i+1), d.bins.calculator, append(slices.Clone(common), "HTTP_ADDR="+addr))
+		if err != nil {
+			return fail(err)
+		}
+		stops = append(stops, c.stop)
+		if err := waitReady("http://"+addr, c); err != nil {
+			return fail(err)
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return fail(err)
+	}
+	a, err := startProcess(dir, "api", d.bins.api, append(slices.Clone(common), "HTTP_ADDR="+addr, "REDIS_URL="+d.redis,
+		"CACHE_PREFIX=bench-"+strings.ToLower(rand.Text()[:8])+":"))
+	if err != nil {
+		return fail(err)
+	}
+	stops = append(stops, a.stop)
+	if err := waitReady("http://"+addr, a); err != nil {
+		return fail(err)
+	}
+	return "http://" + addr, stopAll, nil
+}
+
+// freshDatabase creates a PostgreSQL database of its own on the server of url, and returns
+// its URL and how to drop it.
+func freshDatabase(url string) (string, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := database.Open(ctx, url)
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close()
+	name := "bench_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, err
+	}
+	i := strings.LastIndex(url, "/")
+	q := ""
+	if j := strings.Index(url[i:], "?"); j >= 0 {
+		q = url[i+j:]
+	}
+	dbURL := url[:i+1] + name + q
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := database.Open(ctx, url)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		_, _ = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}
+	return dbURL, drop, nil
+}
+
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    string
+}
+
+// startProcess starts path with env (and PATH) and args, its output to dir/name.log; it dies
+// with this program.
+func startProcess(dir, name, path string, env []string, args ...string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
+	return p, nil
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func (p *proc) tail() string {
+	data, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+func waitReady(base string, p *proc) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before it was ready:\n%s", p.name, p.tail())
+		default:
+		}
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after 60s:\n%s", p.name, p.tail())
+}
+
+func waitPort(addr string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func workspaceRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the workspace (no go.work above)")
+		}
+		dir = parent
+	}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
