@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -106,6 +107,7 @@ type Service struct {
 	handler http.Handler // echo, wrapped by telemetry.Handler
 	tracer  trace.Tracer
 	metrics *apiMetrics
+	lastSeq atomic.Uint64 // stream sequence of the last event followed (SSE's first id)
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
 	limits  *limits
@@ -246,7 +248,7 @@ const (
 // follow handles every event of the stream: it keeps the cache true, then tells waiting
 // requests and SSE streams. Events it cannot read (or dead letters) are passed over.
 func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
-	subject, data := m.Subject(), m.Data()
+	subject := m.Subject()
 	s.metrics.followed(m)
 	switch subject {
 	case events.SubjectComputed, events.SubjectFailed, events.SubjectCancelled:
@@ -256,50 +258,67 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("messaging.system", "nats")))
 		defer span.End()
 	}
-	var (
-		kind string
-		n    int64
-		err  error
-	)
-	switch {
-	case subject == events.SubjectComputed:
-		var c events.Computed
-		if err = events.Decode(data, &c); err == nil {
-			kind, n = kindComputed, c.Number
-			s.results.computed(ctx, c)
-			if c.Text != "" {
-				// SSE watchers get the announcement, not up to 64 KiB of digits each.
-				c.Text = ""
-				data, err = events.Encode(c)
-			}
-		}
-	case subject == events.SubjectFailed:
-		var f events.Failed
-		if err = events.Decode(data, &f); err == nil {
-			kind, n = kindFailed, f.Number
-			s.results.forget(ctx, n)
-		}
-	case subject == events.SubjectCancelled:
-		var c events.Cancelled
-		if err = events.Decode(data, &c); err == nil {
-			kind, n = kindCancelled, c.Number
-		}
-	case subject == events.SubjectProgress:
-		var p events.Progress
-		if err = events.Decode(data, &p); err == nil {
-			kind, n = kindProgress, p.Number
-		}
-	case strings.HasPrefix(subject, events.SubjectRequested+"."):
-		var r events.Requested
-		if err = events.Decode(data, &r); err == nil {
-			kind, n = kindRequested, r.Number
-		}
-	default:
-		return
-	}
+	ch, payload, err := decodeChange(m)
 	if err != nil {
 		s.log.WarnContext(ctx, "ignoring an unreadable event", "subject", subject, "err", err)
 		return
 	}
-	s.broker.publish(change{Kind: kind, Number: n, Data: data})
+	switch p := payload.(type) {
+	case events.Computed:
+		s.results.computed(ctx, p)
+	case events.Failed:
+		s.results.forget(ctx, p.Number)
+	}
+	if ch.Kind != "" {
+		s.lastSeq.Store(ch.Seq)
+		s.broker.publish(ch)
+	}
+}
+
+// decodeChange reads an event of the stream as the change SSE streams and waiters see (its
+// kind, number, stream sequence, and payload: factorial.computed without its digits), and
+// returns the decoded payload too. An event of another kind (a dead letter) is a change
+// without a kind.
+func decodeChange(m jetstream.Msg) (change, any, error) {
+	var (
+		ch      = change{Data: m.Data()}
+		payload any
+		err     error
+	)
+	if md, merr := m.Metadata(); merr == nil {
+		ch.Seq = md.Sequence.Stream
+	}
+	switch subject := m.Subject(); {
+	case subject == events.SubjectComputed:
+		var c events.Computed
+		if err = events.Decode(ch.Data, &c); err == nil {
+			ch.Kind, ch.Number, payload = kindComputed, c.Number, c
+			if c.Text != "" {
+				// SSE watchers get the announcement, not up to 64 KiB of digits each.
+				c.Text = ""
+				ch.Data, err = events.Encode(c)
+			}
+		}
+	case subject == events.SubjectFailed:
+		var f events.Failed
+		if err = events.Decode(ch.Data, &f); err == nil {
+			ch.Kind, ch.Number, payload = kindFailed, f.Number, f
+		}
+	case subject == events.SubjectCancelled:
+		var c events.Cancelled
+		if err = events.Decode(ch.Data, &c); err == nil {
+			ch.Kind, ch.Number, payload = kindCancelled, c.Number, c
+		}
+	case subject == events.SubjectProgress:
+		var p events.Progress
+		if err = events.Decode(ch.Data, &p); err == nil {
+			ch.Kind, ch.Number, payload = kindProgress, p.Number, p
+		}
+	case strings.HasPrefix(subject, events.SubjectRequested+"."):
+		var r events.Requested
+		if err = events.Decode(ch.Data, &r); err == nil {
+			ch.Kind, ch.Number, payload = kindRequested, r.Number, r
+		}
+	}
+	return ch, payload, err
 }

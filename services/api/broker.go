@@ -5,11 +5,12 @@ import (
 )
 
 // change is one event a browser or a waiting request may want: requested, progress,
-// computed or failed, with its JSON payload.
+// computed, failed or cancelled, with its JSON payload.
 type change struct {
 	Kind   string
 	Number int64
 	Data   []byte
+	Seq    uint64 // the event's sequence in the stream: its SSE id
 }
 
 // broker fans the changes this replica sees out to SSE streams and waiting GETs. A slow

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -281,55 +280,4 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// streamEvents is a Server-Sent Events stream of the changes this replica sees.
-func (s *Service) streamEvents(c echo.Context) error {
-	req := c.Request()
-	if err := noQuery(req.URL.RawQuery); err != nil {
-		return err
-	}
-	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaSSE); !ok {
-		return notAcceptable(mediaSSE)
-	}
-	resp := c.Response()
-	resp.Header().Set(echo.HeaderContentType, mediaSSE)
-	resp.Header().Set("Cache-Control", "no-cache")
-	resp.Header().Set("X-Accel-Buffering", "no")
-	if req.Method == http.MethodHead {
-		resp.WriteHeader(http.StatusOK)
-		return nil
-	}
-	release, err := take(s.limits.streams, "event streams", 5)
-	if err != nil {
-		return err
-	}
-	defer release()
-	changes, cancel := s.broker.subscribe()
-	defer cancel()
-	writeDeadline(c, serve.WriteTimeout)
-	resp.WriteHeader(http.StatusOK)
-	_, _ = resp.Write([]byte(": connected\n\n"))
-	resp.Flush()
-	keepAlive := time.NewTicker(15 * time.Second)
-	defer keepAlive.Stop()
-	ctx := c.Request().Context()
-	for {
-		var buf bytes.Buffer
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.streams.done:
-			return nil
-		case <-keepAlive.C:
-			buf.WriteString(": keep-alive\n\n")
-		case ch := <-changes:
-			fmt.Fprintf(&buf, "event: %s\ndata: %s\n\n", ch.Kind, ch.Data)
-		}
-		writeDeadline(c, serve.WriteTimeout) // a client that stops reading is let go
-		if _, err := resp.Write(buf.Bytes()); err != nil {
-			return nil
-		}
-		resp.Flush()
-	}
 }

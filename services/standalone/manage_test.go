@@ -28,6 +28,14 @@ type sseEvent struct {
 // its events until the test ends.
 func (s *service) events(t *testing.T, lastID string) <-chan sseEvent {
 	t.Helper()
+	evs, stop := s.openEvents(t, lastID)
+	t.Cleanup(stop)
+	return evs
+}
+
+// openEvents is events, with a function that closes the stream.
+func (s *service) openEvents(t *testing.T, lastID string) (<-chan sseEvent, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/api/v1/events", nil)
 	if lastID != "" {
@@ -53,8 +61,8 @@ func (s *service) events(t *testing.T, lastID string) <-chan sseEvent {
 			line := sc.Text()
 			switch {
 			case line == "":
-				if ev.Event != "" {
-					out <- ev
+				if ev.Event != "" || ev.ID != "" {
+					out <- ev // an id alone (Event "") too: the position the stream opens with
 				}
 				ev = sseEvent{}
 			case strings.HasPrefix(line, "id: "):
@@ -66,8 +74,7 @@ func (s *service) events(t *testing.T, lastID string) <-chan sseEvent {
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
-	return out
+	return out, func() { cancel(); resp.Body.Close(); <-done }
 }
 
 // next waits for the first event of kind about n.

@@ -454,22 +454,16 @@ async function cancel(n) {
 function connect() {
   const live = $('live');
   const set = (s, text) => { live.dataset.state = s; live.textContent = text; };
+  // Back after a disconnect, the browser sends the id of the last event it saw
+  // (Last-Event-ID) and the server replays what was missed; when it cannot, it says reset
+  // and the page reads the list and the open number again.
   const es = new EventSource('/api/v1/events');
-  let dropped = false;
-  es.onopen = () => {
-    set('live', 'live');
-    if (dropped) {
-      // Back after a disconnect: read the list and the open number again, in case the
-      // server could not replay every event missed.
-      dropped = false;
-      loadList(true);
-      if (state.selected !== null) select(state.selected);
-    }
-  };
-  es.onerror = () => {
-    dropped = true;
-    set('down', es.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting…');
-  };
+  es.onopen = () => set('live', 'live');
+  es.onerror = () => set('down', es.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting…');
+  es.addEventListener('reset', () => {
+    loadList(true);
+    if (state.selected !== null) select(state.selected);
+  });
   const on = (kind, patch) => es.addEventListener(kind, (ev) => {
     let e;
     try {

@@ -1,0 +1,50 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Replay hands over the events after a sequence, up to the last stored, in order; it refuses
+// (ErrReplayGap) more than its bound and a sequence the stream never reached.
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	b := bus{url: startServer(t).ClientURL(), topo: defaultTopology}
+	js, _ := provisionBus(t, b, lanes(time.Minute, 10))
+	for range 5 {
+		if _, err := js.Publish(t.Context(), b.subject("progress"), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := newFollower(dial(t, b.url, "replay"), b.topo, func(context.Context, jetstream.Msg) {}, testLogger(t), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := func(after uint64, max int) ([]uint64, error) {
+		var seqs []uint64
+		err := f.Replay(t.Context(), after, max, func(m jetstream.Msg) {
+			md, _ := m.Metadata()
+			seqs = append(seqs, md.Sequence.Stream)
+		})
+		return seqs, err
+	}
+	if got, err := replay(2, 10); err != nil || !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Errorf("after 2: %v, %v; want 3, 4, 5", got, err)
+	}
+	if got, err := replay(5, 10); err != nil || len(got) != 0 {
+		t.Errorf("after the last: %v, %v; want nothing", got, err)
+	}
+	for _, tc := range []struct {
+		after uint64
+		max   int
+	}{{0, 2}, {99, 10}} {
+		if got, err := replay(tc.after, tc.max); !errors.Is(err, ErrReplayGap) || len(got) != 0 {
+			t.Errorf("after %d, at most %d: %v, %v; want ErrReplayGap and nothing", tc.after, tc.max, got, err)
+		}
+	}
+}
