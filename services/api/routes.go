@@ -74,20 +74,12 @@ func (s *Service) front(m *httpMetrics, keys keyring, limiter *rateLimiter) echo
 			h["X-Content-Type-Options"] = hdrNosniff
 			h["Referrer-Policy"] = hdrReferrer
 			h["Content-Security-Policy"] = hdrCSPNone
-			h[echo.HeaderXRequestID] = []string{requestIDOf(c.Request())}
-			defer func() {
-				if p := recover(); p != nil {
-					if p == http.ErrAbortHandler {
-						panic(p) // net/http cuts the connection: nothing to count or answer
-					}
-					err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-				}
-				if err != nil {
-					c.Error(err) // answer now, so the status is what is counted and logged
-				}
-				s.finish(c, m, start)
-				err = nil
-			}()
+			if id := c.Request().Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
+				h[echo.HeaderXRequestID] = id // named already (telemetry.Handler): share it
+			} else {
+				h[echo.HeaderXRequestID] = []string{requestIDOf(c.Request())}
+			}
+			defer s.settle(c, m, start, &err)
 			if err := authenticate(c, keys, reads); err != nil {
 				return err
 			}
@@ -97,6 +89,23 @@ func (s *Service) front(m *httpMetrics, keys keyring, limiter *rateLimiter) echo
 			return next(c)
 		}
 	}
+}
+
+// settle ends every request (deferred by front): a panic becomes a 500 (but net/http's
+// ErrAbortHandler, which cuts the connection, goes on), an error is answered, and the
+// answer is counted and logged. What it settles is not passed back to echo.
+func (s *Service) settle(c echo.Context, m *httpMetrics, start time.Time, errp *error) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p) // net/http cuts the connection: nothing to count or answer
+		}
+		*errp = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+	}
+	if *errp != nil {
+		c.Error(*errp) // answer now, so the status is what is counted and logged
+	}
+	s.finish(c, m, start)
+	*errp = nil
 }
 
 // finish counts the answer and logs it: at debug, or at warn for a server error (a 500 is
@@ -208,7 +217,7 @@ func statusText(status int) string {
 // letters, digits, '.', '_' or '-'), or else a new one: a random prefix of this process and
 // a counter, unique without the cost of randomness on each request.
 func requestIDOf(r *http.Request) string {
-	if id := r.Header.Get(echo.HeaderXRequestID); id != "" && len(id) <= 64 && strings.Trim(id, idChars) == "" {
+	if id := r.Header.Get(echo.HeaderXRequestID); validRequestID(id) {
 		return id
 	}
 	var buf [32]byte // 12 of prefix, a dash, at most 13 of counter
@@ -216,6 +225,10 @@ func requestIDOf(r *http.Request) string {
 	b = append(b, '-')
 	b = strconv.AppendUint(b, idCounter.Add(1), 36)
 	return string(b)
+}
+
+func validRequestID(id string) bool {
+	return id != "" && len(id) <= 64 && strings.Trim(id, idChars) == ""
 }
 
 const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
