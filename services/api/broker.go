@@ -13,15 +13,22 @@ type change struct {
 	Seq    uint64 // the event's sequence in the stream: its SSE id
 }
 
-// broker fans the changes this replica sees out to SSE streams and waiting GETs. A slow
-// subscriber misses changes rather than holding the others up.
+// broker fans the changes this replica sees out to SSE streams (every change) and to waiting
+// GETs (the changes of their own number only). A slow SSE stream misses changes rather than
+// holding the others up. A waiter gets only its number's few changes, so under any load it
+// misses none: were it sent every change, as SSE streams are, thousands a second would fill
+// its buffer and drop the one it waits for, holding it to the end of its wait.
 type broker struct {
-	mu   sync.Mutex
-	subs map[chan change]struct{}
+	mu       sync.Mutex
+	subs     map[chan change]struct{}
+	watchers map[int64]map[chan change]struct{}
 }
 
-func newBroker() *broker { return &broker{subs: map[chan change]struct{}{}} }
+func newBroker() *broker {
+	return &broker{subs: map[chan change]struct{}{}, watchers: map[int64]map[chan change]struct{}{}}
+}
 
+// subscribe returns every change from now on, until the returned function is called.
 func (b *broker) subscribe() (<-chan change, func()) {
 	ch := make(chan change, 64)
 	b.mu.Lock()
@@ -34,6 +41,27 @@ func (b *broker) subscribe() (<-chan change, func()) {
 	}
 }
 
+// watch returns the changes of n from now on, until the returned function is called.
+func (b *broker) watch(n int64) (<-chan change, func()) {
+	ch := make(chan change, 8)
+	b.mu.Lock()
+	w := b.watchers[n]
+	if w == nil {
+		w = map[chan change]struct{}{}
+		b.watchers[n] = w
+	}
+	w[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(w, ch)
+		if len(w) == 0 {
+			delete(b.watchers, n)
+		}
+		b.mu.Unlock()
+	}
+}
+
 func (b *broker) publish(c change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -41,6 +69,12 @@ func (b *broker) publish(c change) {
 		select {
 		case ch <- c:
 		default:
+		}
+	}
+	for ch := range b.watchers[c.Number] {
+		select {
+		case ch <- c:
+		default: // only progress can fill it; what ends a wait comes last
 		}
 	}
 }

@@ -195,7 +195,7 @@ func finished(s database.Status) bool {
 // waitFor holds the request until n is computed, failed or cancelled, or wait runs out.
 func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax int64) (result, error) {
 	ctx := c.Request().Context()
-	changes, cancel := s.broker.subscribe()
+	changes, cancel := s.broker.watch(n)
 	defer cancel()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
