@@ -189,3 +189,32 @@ func testAnnounced(t *testing.T, f *database.Factorials) {
 		t.Error("a zero limit is no error")
 	}
 }
+
+// BenchmarkCompleteBatch records a chunk of 64 small results of 17 KB each (n near 5,000) on
+// SQLite: what the small lane does per chunk. The digits are bound as parameters (not SQL
+// literals): 38 ms a chunk before, 18 ms after, on the 2-core development machine.
+func BenchmarkCompleteBatch(b *testing.B) {
+	f := database.NewFactorials(dbtest.SQLite(b))
+	text := strings.Repeat("7", 17000)
+	n := int64(0)
+	for b.Loop() {
+		b.StopTimer()
+		var ns []int64
+		for range 64 {
+			n++
+			ns = append(ns, n)
+		}
+		now := time.Now()
+		if _, err := f.ClaimBatch(b.Context(), ns, "w", now, now); err != nil {
+			b.Fatal(err)
+		}
+		var cs []database.Completion
+		for _, x := range ns {
+			cs = append(cs, database.Completion{Number: x, Result: database.Result{Checksum: "c", Size: 17000, Digits: 17000, Text: text}})
+		}
+		b.StartTimer()
+		if recs, err := f.CompleteBatch(b.Context(), "w", cs, now); err != nil || len(recs) != 64 {
+			b.Fatal(err, len(recs))
+		}
+	}
+}

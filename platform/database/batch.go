@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/factorial-service/factorial/events"
 )
@@ -181,31 +183,53 @@ func (f *Factorials) CompleteBatch(ctx context.Context, worker string, cs []Comp
 }
 
 func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Completion, now time.Time) ([]Record, error) {
-	var values strings.Builder
-	args := make([]any, 0, 8*len(cs)+3)
+	// The digits go as parameters the driver binds, not as SQL text: a literal of 64 KiB is
+	// escaped by bun and parsed by the database, a parameter is copied once. The rest is
+	// formatted by bun as everywhere else (times above all, whose text form SQLite compares).
+	pg := f.db.Dialect().Name() == dialect.PG
+	args := make([]any, 0, 4*len(cs))
+	param := func(v string) string {
+		args = append(args, v)
+		if pg {
+			return "$" + strconv.Itoa(len(args))
+		}
+		return "?"
+	}
+	var q strings.Builder
+	q.WriteString(`WITH v (v_number, v_key, v_bucket, v_checksum, v_size, v_digits, v_ms, v_text) AS (VALUES `)
+	texts := make(map[int64]string, len(cs))
 	for i, c := range cs {
 		if i > 0 {
-			values.WriteString(", ")
+			q.WriteString(", ")
 		}
 		r := c.Result
-		values.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, c.Number, r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, r.Text)
+		texts[c.Number] = r.Text
+		fmt.Fprintf(&q, "(%d, %s, %s, %s, %d, %d, %d, %s)", c.Number, param(r.Key), param(r.Bucket), param(r.Checksum),
+			r.Size, r.Digits, r.ComputeMS, param(r.Text))
 	}
-	args = append(args, now, now, worker)
-	// The values' columns have names of their own, so that RETURNING's are not ambiguous.
-	var recs []Record
-	err := f.db.NewRaw(`WITH v (v_number, v_key, v_bucket, v_checksum, v_size, v_digits, v_ms, v_text) AS (VALUES `+values.String()+`)
+	tail, err := f.db.NewRaw(`)
 		UPDATE factorials SET status = 'done', progress = 1, "key" = v_key, bucket = v_bucket,
 			checksum = v_checksum, size = v_size, digits = v_digits, compute_ms = v_ms, result_text = v_text,
 			error = '', computed_at = ?, updated_at = ?, announced_at = NULL
 		FROM v
 		WHERE factorials.number = v_number AND factorials.status = 'computing' AND factorials.worker = ?
-		RETURNING `+columns, args...).Scan(ctx, &recs)
+		RETURNING `+columnsButText, now, now, worker).AppendQuery(f.db.QueryGen(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
+	}
+	q.Write(tail)
+	// The values' columns have names of their own, so that RETURNING's are not ambiguous.
+	rows, err := f.db.DB.QueryContext(ctx, q.String(), args...)
+	var recs []Record
+	if err == nil {
+		err = f.db.ScanRows(ctx, rows, &recs)
+	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
 	}
 	for i := range recs {
 		recs[i] = recs[i].utc()
+		recs[i].Text = texts[recs[i].Number] // what was just written: no need to read it back
 	}
 	return recs, nil
 }

@@ -103,6 +103,11 @@ const columns = `number, status, attempts, progress, "key", bucket, checksum, si
 	error, worker, result_text, cost_us, client, created_at, updated_at, requested_at, started_at,
 	heartbeat_at, computed_at, announced_at, checked_at`
 
+// columnsButText is columns without result_text, for statements whose caller has the text.
+const columnsButText = `number, status, attempts, progress, "key", bucket, checksum, size, digits, compute_ms,
+	error, worker, cost_us, client, created_at, updated_at, requested_at, started_at,
+	heartbeat_at, computed_at, announced_at, checked_at`
+
 // Request records a request for n. created is true when this call made it pending: a new
 // row, or a failed or cancelled row reset to pending for a retry (Attempts=0, Error cleared,
 // RequestedAt=now). Of many concurrent calls for the same n exactly one sees created=true.
