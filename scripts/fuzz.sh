@@ -12,6 +12,7 @@ targets=(
   "services/api FuzzPathNumber"
   "services/api FuzzParseFactorialQuery"
   "services/api FuzzNegotiate"
+  "services/api FuzzParseListQuery"
   "events FuzzDecode"
 )
 for t in "${targets[@]}"; do
