@@ -11,8 +11,8 @@ import (
 )
 
 // Handler wraps an HTTP server's handler: every request's context carries its request id
-// (requestID chooses it, and the X-Request-Id header is set to it, so the server's own
-// middleware finds the same one), and, while tracing is Active, a server span (otelhttp)
+// (requestID chooses it; the server's own middleware reads it back with RequestID), and,
+// while tracing is Active, a server span (otelhttp)
 // that continues the caller's traceparent; the probes and /metrics are left out. With
 // tracing off, a caller's traceparent is still read, so its trace id reaches the logs and the
 // NATS headers. Decided once, when Handler is called: call it after Setup.
@@ -33,9 +33,7 @@ func Handler(h http.Handler, requestID func(*http.Request) string) http.Handler 
 		)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestID(r)
-		r.Header[HeaderRequestID] = []string{id}
-		ctx := WithRequestID(r.Context(), id)
+		ctx := WithRequestID(r.Context(), requestID(r))
 		if !traced && r.Header.Get("Traceparent") != "" {
 			ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		}

@@ -15,13 +15,30 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	if id == "" {
 		return ctx
 	}
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return &requestIDCtx{ctx, id}
+}
+
+// requestIDCtx is a context carrying a request id: one allocation per request (every HTTP
+// request makes one), where context.WithValue would make two (the context and the string
+// boxed in an interface), and RequestID reads it without allocating.
+type requestIDCtx struct {
+	context.Context
+	id string
+}
+
+func (c *requestIDCtx) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // RequestID returns the request id carried by ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if c, ok := ctx.Value(requestIDKey{}).(*requestIDCtx); ok {
+		return c.id
+	}
+	return ""
 }
 
 // LogHandler wraps h so that a record logged with a context (log.InfoContext(ctx, …)) also

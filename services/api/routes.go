@@ -217,6 +217,9 @@ func statusText(status int) string {
 // letters, digits, '.', '_' or '-'), or else a new one: a random prefix of this process and
 // a counter, unique without the cost of randomness on each request.
 func requestIDOf(r *http.Request) string {
+	if id := telemetry.RequestID(r.Context()); id != "" {
+		return id // chosen by telemetry.Handler, with this very function
+	}
 	if id := r.Header.Get(echo.HeaderXRequestID); validRequestID(id) {
 		return id
 	}
