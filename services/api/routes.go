@@ -75,7 +75,7 @@ func (s *Service) front(m *httpMetrics, keys keyring, limiter *rateLimiter) echo
 			h["Referrer-Policy"] = hdrReferrer
 			h["Content-Security-Policy"] = hdrCSPNone
 			if id := c.Request().Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
-				h[echo.HeaderXRequestID] = id // named already (telemetry.Handler): share it
+				h[echo.HeaderXRequestID] = id // the client named it (as telemetry.Handler found): share it
 			} else {
 				h[echo.HeaderXRequestID] = []string{requestIDOf(c.Request())}
 			}
