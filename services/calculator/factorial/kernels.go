@@ -51,7 +51,7 @@ func ditGo(x, y, r []uint64) {
 // difFineKernel is difKernel for j in [lo, hi) with w^j = coarse[j>>logS] * fine[j&(s-1)];
 // lo and hi are multiples of s = len(fine) >= 8.
 func difFineKernel(x, y, coarse, fine []uint64, logS, lo, hi int) {
-	if useAVX512 {
+	if useAVX512 && lo < hi {
 		difFineAVX512(&x[lo], &y[lo], &coarse[lo>>logS], &fine[0], hi-lo, logS)
 		return
 	}
@@ -72,7 +72,7 @@ func difFineKernel(x, y, coarse, fine []uint64, logS, lo, hi int) {
 // of 1/w, so that it stands for -1/w^j (coarse[hc] = -1).
 func ditFineKernel(x, y, coarse, fineInv []uint64, logS, lo, hi int) {
 	hc := len(coarse) - 1
-	if useAVX512 {
+	if useAVX512 && lo < hi {
 		ditFineAVX512(&x[lo], &y[lo], &coarse[hc-lo>>logS], &fineInv[0], hi-lo, logS)
 		return
 	}

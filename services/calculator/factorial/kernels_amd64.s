@@ -197,6 +197,8 @@ TEXT ·difAVX512(SB), NOSPLIT, $0-32
 	MOVQ w+16(FP), DX
 	MOVQ n+24(FP), CX
 	EPSILON
+	TESTQ CX, CX
+	JZ difLoopDone
 difLoop:
 	VMOVDQU64 (DI), Z0
 	VMOVDQU64 (SI), Z1
@@ -211,6 +213,7 @@ difLoop:
 	ADDQ $64, DX
 	SUBQ $8, CX
 	JNZ difLoop
+difLoopDone:
 	VZEROUPPER
 	RET
 
@@ -223,6 +226,8 @@ TEXT ·ditAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 	EPSILON
 	VMOVDQU64 reverse<>(SB), Z30
+	TESTQ CX, CX
+	JZ ditLoopDone
 ditLoop:
 	VMOVDQU64 -56(DX), Z2
 	VPERMQ Z2, Z30, Z2
@@ -238,6 +243,7 @@ ditLoop:
 	SUBQ $64, DX
 	SUBQ $8, CX
 	JNZ ditLoop
+ditLoopDone:
 	VZEROUPPER
 	RET
 
@@ -255,6 +261,8 @@ TEXT ·difFineAVX512(SB), NOSPLIT, $0-48
 	DECQ R13 // s-1
 	XORQ BX, BX // j
 	EPSILON
+	CMPQ BX, R12
+	JGE difFineLoopDone
 difFineLoop:
 	MOVQ BX, R8
 	SHRQ CX, R8
@@ -275,6 +283,7 @@ difFineLoop:
 	ADDQ $8, BX
 	CMPQ BX, R12
 	JLT difFineLoop
+difFineLoopDone:
 	VZEROUPPER
 	RET
 
@@ -292,6 +301,8 @@ TEXT ·ditFineAVX512(SB), NOSPLIT, $0-48
 	DECQ R13
 	XORQ BX, BX
 	EPSILON
+	CMPQ BX, R12
+	JGE ditFineLoopDone
 ditFineLoop:
 	MOVQ BX, R8
 	SHRQ CX, R8
@@ -313,6 +324,7 @@ ditFineLoop:
 	ADDQ $8, BX
 	CMPQ BX, R12
 	JLT ditFineLoop
+ditFineLoopDone:
 	VZEROUPPER
 	RET
 
@@ -336,6 +348,8 @@ TEXT ·tailAVX512(SB), NOSPLIT, $0-24
 	VMOVDQU64 odds<>(SB), Z25
 	VMOVDQU64 mixA<>(SB), Z26
 	VMOVDQU64 mixB<>(SB), Z27
+	TESTQ CX, CX
+	JZ tailLoopDone
 tailLoop:
 	VMOVDQU64 (DI), Z0
 	VMOVDQU64 64(DI), Z1
@@ -368,6 +382,7 @@ tailLoop:
 	ADDQ $128, DI
 	SUBQ $16, CX
 	JNZ tailLoop
+tailLoopDone:
 	VZEROUPPER
 	RET
 
@@ -391,6 +406,8 @@ TEXT ·headAVX512(SB), NOSPLIT, $0-24
 	VMOVDQU64 pairHigh<>(SB), Z25
 	VMOVDQU64 lowHalves<>(SB), Z26
 	VMOVDQU64 highHalves<>(SB), Z27
+	TESTQ CX, CX
+	JZ headLoopDone
 headLoop:
 	VMOVDQU64 (DI), Z0
 	VMOVDQU64 64(DI), Z1
@@ -423,6 +440,7 @@ headLoop:
 	ADDQ $128, DI
 	SUBQ $16, CX
 	JNZ headLoop
+headLoopDone:
 	VZEROUPPER
 	RET
 
@@ -436,6 +454,8 @@ TEXT ·mulAVX512(SB), NOSPLIT, $0-40
 	MOVQ scale+32(FP), BX
 	EPSILON
 	VPBROADCASTQ BX, Z11
+	TESTQ CX, CX
+	JZ mulDone
 	CMPQ BX, $1
 	JEQ mulPlain
 mulScaled:
@@ -461,6 +481,7 @@ mulPlain:
 	ADDQ $64, DX
 	SUBQ $8, CX
 	JNZ mulPlain
+mulDone:
 	VZEROUPPER
 	RET
 
@@ -475,6 +496,8 @@ TEXT ·fwd3AVX512(SB), NOSPLIT, $0-56
 	EPSILON
 	VPBROADCASTQ base+40(FP), Z20
 	VPBROADCASTQ omega+48(FP), Z21
+	TESTQ CX, CX
+	JZ fwd3LoopDone
 fwd3Loop:
 	VMOVDQU64 (R8), Z11
 	MULMOD(Z20, Z11, Z12, Z6, Z7, Z8, Z9, Z10) // w1
@@ -501,6 +524,7 @@ fwd3Loop:
 	ADDQ $64, R8
 	SUBQ $8, CX
 	JNZ fwd3Loop
+fwd3LoopDone:
 	VZEROUPPER
 	RET
 
@@ -515,6 +539,8 @@ TEXT ·inv3AVX512(SB), NOSPLIT, $0-56
 	EPSILON
 	VPBROADCASTQ base+40(FP), Z20
 	VPBROADCASTQ omega+48(FP), Z21
+	TESTQ CX, CX
+	JZ inv3LoopDone
 inv3Loop:
 	VMOVDQU64 (R8), Z11
 	MULMOD(Z20, Z11, Z12, Z6, Z7, Z8, Z9, Z10) // w1
@@ -541,5 +567,6 @@ inv3Loop:
 	ADDQ $64, R8
 	SUBQ $8, CX
 	JNZ inv3Loop
+inv3LoopDone:
 	VZEROUPPER
 	RET

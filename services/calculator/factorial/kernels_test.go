@@ -130,6 +130,31 @@ func TestKernelsMatchGo(t *testing.T) {
 	}
 }
 
+// TestKernelsLeaveMemoryAloneForNothing calls each assembly kernel with no elements.
+func TestKernelsLeaveMemoryAloneForNothing(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	a := make([]uint64, 64)
+	for i := range a {
+		a[i] = uint64(i + 1)
+	}
+	b := slices.Clone(a)
+	p := &a[0]
+	difAVX512(p, p, p, 0)
+	ditAVX512(p, p, &a[63], 0)
+	difFineAVX512(p, p, p, p, 0, 3)
+	ditFineAVX512(p, p, &a[63], p, 0, 3)
+	tailAVX512(p, 0, p)
+	headAVX512(p, 0, p)
+	mulAVX512(p, p, p, 0, 5)
+	fwd3AVX512(p, p, p, p, 0, 5, 5)
+	inv3AVX512(p, p, p, p, 0, 5, 5)
+	if !slices.Equal(a, b) {
+		t.Fatal("a kernel given no elements wrote to memory")
+	}
+}
+
 // TestTransformsWithBothKernels checks products through whole transforms, of every length
 // class, with the assembly and the pure-Go kernels.
 func TestTransformsWithBothKernels(t *testing.T) {

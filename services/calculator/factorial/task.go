@@ -85,22 +85,35 @@ func (t *task) report(f float64) {
 }
 
 // parallel runs f over [0, count) split among the workers when the work (of size n) is large
-// enough, and waits for it.
+// enough, and waits for it. It cuts the range in more pieces than there are workers, which
+// take them in turn: on a machine shared with other work, a worker whose core is taken holds
+// up one piece, not half of the pass.
 func (t *task) parallel(n int, f func(lo, hi int), count int) {
 	if n < 1<<parallelLog || t.workers < 2 {
 		f(0, count)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range t.workers {
-		lo, hi := count*i/t.workers, count*(i+1)/t.workers
-		// Keep the bounds aligned so that split twiddle loops stay whole.
-		lo, hi = lo&^(splitAlign-1), hi&^(splitAlign-1)
-		if i == t.workers-1 {
-			hi = count
+	pieces := max(1, min(4*t.workers, count/splitAlign))
+	bound := func(i int) int {
+		if i == pieces {
+			return count
 		}
-		wg.Go(func() { f(lo, hi) })
+		// Keep the bounds aligned so that split twiddle loops stay whole.
+		return (count * i / pieces) &^ (splitAlign - 1)
 	}
+	var next atomic.Int64
+	work := func() {
+		for i := int(next.Add(1) - 1); i < pieces; i = int(next.Add(1) - 1) {
+			if lo, hi := bound(i), bound(i+1); lo < hi {
+				f(lo, hi)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range t.workers - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 
