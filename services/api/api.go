@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.metrics = newAPIMetrics(d.Registry, s.limits)
 	s.results = &results{
 		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log, metrics: s.metrics,
-		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher,
+		batcher: &requestBatcher{records: d.Records}, publisher: s.publisher, writer: newCacheWriter(8, 1024),
 		admission: &admission{records: d.Records, budget: cfg.LargeBudget, perClient: cfg.LargePerClient},
 		cacheMax:  cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 		corrupt: newCorruptCounter(d.Registry), verified: newVerifiedSet(4096),
@@ -209,6 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { s.publisher.run(ctx) })
+	wg.Go(func() { s.results.writer.run(ctx) })
 	wg.Go(func() {
 		for _, ready := range []<-chan struct{}{s.follower.Following(), s.sup.Provisioned()} {
 			select {
@@ -267,7 +268,7 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 	case events.Computed:
 		s.results.computed(ctx, p)
 	case events.Failed:
-		s.results.forget(ctx, p.Number)
+		s.results.forgetBehind(ctx, p.Number)
 	}
 	if ch.Kind != "" {
 		s.lastSeq.Store(ch.Seq)

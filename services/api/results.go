@@ -66,6 +66,7 @@ type results struct {
 	store     ResultReader
 	cache     Cache
 	batcher   *requestBatcher
+	writer    *cacheWriter
 	admission *admission
 	publisher *requestPublisher
 	log       *slog.Logger
@@ -228,17 +229,28 @@ func (r *results) fill(ctx context.Context, res result) {
 // computed brings the cache in line with a factorial.computed event, so the first GET is a
 // hit: from the event alone when it carries the digits, otherwise from the record and the
 // stored digits (read once here).
+//
+// The shared cache is written behind the follower (writebehind.go); the process's own is
+// filled at once when the event carries the digits.
 func (r *results) computed(ctx context.Context, c events.Computed) {
 	if c.Text != "" && c.CreatedAt != nil {
 		text := c.Text
 		at := c.ComputedAt.UTC()
-		r.fill(ctx, result{Record: database.Record{
+		res := result{Record: database.Record{
 			Number: c.Number, Status: database.StatusDone, Progress: 1, Key: c.Key, Bucket: c.Bucket,
 			Checksum: c.Checksum, Size: c.Size, Digits: c.Digits, ComputeMS: c.ComputeMS,
 			CreatedAt: c.CreatedAt.UTC(), UpdatedAt: at, ComputedAt: &at,
-		}, Text: &text})
+		}, Text: &text}
+		r.remember(res)
+		r.writer.do(ctx, c.Number, func(ctx context.Context) { r.fill(ctx, res) })
 		return
 	}
+	r.writer.do(ctx, c.Number, func(ctx context.Context) { r.computedFromStore(ctx, c) })
+}
+
+// computedFromStore caches a computed result whose event does not carry the digits: the
+// record and the stored digits are read once here.
+func (r *results) computedFromStore(ctx context.Context, c events.Computed) {
 	n := c.Number
 	rec, err := r.records.Get(ctx, n)
 	if err != nil || rec.Status != database.StatusDone {
@@ -256,7 +268,16 @@ func (r *results) computed(ctx context.Context, c events.Computed) {
 	r.fill(ctx, res)
 }
 
-// forget drops n from the cache (a factorial.failed event).
+// forgetBehind drops n from the process's cache at once and from the shared cache behind the
+// follower, after what the follower wrote of n before (a factorial.failed event).
+func (r *results) forgetBehind(ctx context.Context, n int64) {
+	if r.hot != nil {
+		r.hot.delete(n)
+	}
+	r.writer.do(ctx, n, func(ctx context.Context) { r.forget(ctx, n) })
+}
+
+// forget drops n from the cache.
 func (r *results) forget(ctx context.Context, n int64) {
 	if r.hot != nil {
 		r.hot.delete(n)
