@@ -1,0 +1,54 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The writes of one number run in order, behind the caller; without the writer running they
+// run at once; at shutdown what is queued still runs.
+func TestCacheWriterKeepsOrderPerNumber(t *testing.T) {
+	w := newCacheWriter(4, 1024)
+	var mu sync.Mutex
+	got := map[int64][]int{}
+	write := func(n int64, i int) func(context.Context) {
+		return func(context.Context) {
+			time.Sleep(time.Microsecond)
+			mu.Lock()
+			got[n] = append(got[n], i)
+			mu.Unlock()
+		}
+	}
+	w.do(t.Context(), 1, write(1, 0)) // not running: at once
+	if len(got[1]) != 1 {
+		t.Fatal("a write before the writer runs did not run at once")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx) }()
+	for !w.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= 300; i++ {
+		for n := int64(1); n <= 8; n++ {
+			w.do(ctx, n, write(n, i))
+		}
+	}
+	cancel()
+	<-done
+	for n := int64(1); n <= 8; n++ {
+		want := make([]int, 0, 301)
+		if n == 1 {
+			want = append(want, 0)
+		}
+		for i := 1; i <= 300; i++ {
+			want = append(want, i)
+		}
+		if !slices.Equal(got[n], want) {
+			t.Fatalf("writes of %d ran as %v…, want all 300 in order", n, got[n][:min(10, len(got[n]))])
+		}
+	}
+}
