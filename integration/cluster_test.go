@@ -13,6 +13,7 @@ import (
 	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // clusterStack is api and calculator processes over a three-node JetStream cluster of the
@@ -96,17 +97,28 @@ func clusterNumbers(count int, offset int64) []int64 {
 }
 
 // TestClusterLosesANode runs the service over a three-node JetStream cluster with
-// NATS_STREAM_REPLICAS=3 and kills the node that leads the stream (SIGKILL) while 300
+// NATS_STREAM_REPLICAS=3 (updating the stream and a consumer an earlier deployment made with
+// one replica) and kills the node that leads the stream (SIGKILL) while 300
 // requests are POSTed: POST p99 stays within 1 s throughout, every request is done within
 // 60 s of the kill and computed once, and an api and a calculator started while the node is
 // down come up. Then the stall after a node loss (issue 7.10): a calculator whose node is
 // killed, and then started again, goes on fetching at once.
 func TestClusterLosesANode(t *testing.T) {
 	s := newClusterStack(t)
+	// The stream and a lane consumer of an earlier deployment, with one replica each: the
+	// calculators update both to NATS_STREAM_REPLICAS=3.
+	js := s.cluster.jetStream(t)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: events.Stream, Subjects: []string{events.SubjectAll}, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(t.Context(), events.Stream, jetstream.ConsumerConfig{
+		Durable: events.LaneSmall.Durable(), FilterSubject: events.LaneSmall.Filter(), AckPolicy: jetstream.AckExplicitPolicy, Replicas: 1,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	calc1, calc1Client := s.startCalculator(t, "calculator-1")
 	calc2, calc2Client := s.startCalculator(t, "calculator-2")
 	api1, api1Client := s.startAPI(t, "api-1")
-	js := s.cluster.jetStream(t)
 
 	st, err := js.Stream(t.Context(), events.Stream)
 	if err != nil {

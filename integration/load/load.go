@@ -37,6 +37,7 @@ type Result struct {
 	Elapsed     time.Duration // from the first request to the last answer
 	POST        Latencies
 	GET         Latencies
+	ToDone      Latencies   // with Wait: from a number's POST to its done answer
 	Statuses    map[int]int // answers by status, POST and GET together
 	Refused     int         // requests that got no answer (the API was down) and were asked again
 	Unavailable int         // 503 answers asked again
@@ -112,6 +113,7 @@ func Run(ctx context.Context, bases []string, numbers []int64, o Options) Result
 					return
 				}
 				n := numbers[i]
+				began := time.Now()
 				base := bases[(int(i)+c)%len(bases)]
 				body := fmt.Sprintf(`{"number": %d}`, n)
 				status, took, err := a.ask(ctx, http.MethodPost, base+"/api/v1/factorial", body)
@@ -132,6 +134,9 @@ func Run(ctx context.Context, bases []string, numbers []int64, o Options) Result
 				}
 				if err == nil && status == http.StatusOK {
 					done.Add(1)
+					mu.Lock()
+					res.ToDone = append(res.ToDone, time.Since(began))
+					mu.Unlock()
 				}
 			}
 		})

@@ -39,6 +39,10 @@ type workload struct {
 	name    string
 	numbers []int64
 	clients int
+	// large are POSTed first, not waited for: the large lane's backlog the numbers are asked
+	// beside. env is the service's settings for it.
+	large []int64
+	env   []string
 }
 
 func span(from, to int64) []int64 {
@@ -50,8 +54,25 @@ func span(from, to int64) []int64 {
 }
 
 var workloads = []workload{
-	{"1..10000", span(1, 10_000), 64},
-	{"tiny 1..3000", span(1, 3_000), 64},
+	{name: "1..10000", numbers: span(1, 10_000), clients: 64},
+	{name: "tiny 1..3000", numbers: span(1, 3_000), clients: 64},
+	// Issue 8's lanes: while 200 requests of n from 2,000,000 to 3,000,000 are queued or
+	// computing, requests for n up to 20,000 (every 40th, 500 of them) from 8 clients.
+	{name: "small beside 200 large", numbers: every(40, 20_000), clients: 8, large: every(5_000, 995_000, 2_000_000),
+		env: []string{"MAX_NUMBER=3000000", "ADMISSION_LARGE_BUDGET=0", "ADMISSION_LARGE_PER_CLIENT=0"}},
+}
+
+// every is from, from+step, … up to to; with an offset added to each.
+func every(step, to int64, offset ...int64) []int64 {
+	var add int64
+	if len(offset) > 0 {
+		add = offset[0]
+	}
+	var ns []int64
+	for n := step; n <= to; n += step {
+		ns = append(ns, n+add)
+	}
+	return ns
 }
 
 func main() {
@@ -85,8 +106,8 @@ func run() error {
 	}
 	fmt.Printf("machine: %s, %d cores (%s/%s), load before: %s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadavg())
 
-	fmt.Println("| profile | workload | clients | results | seconds | results/s | POST p50 | POST p99 | GET p50 | GET p99 | errors |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Println("| profile | workload | clients | results | seconds | results/s | POST p50 | POST p99 | GET p50 | GET p99 | POST→done p50 | POST→done p99 | errors |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	profiles := []profile{embedded{bins: bins}}
 	pg, redis := os.Getenv("TEST_POSTGRES_URL"), os.Getenv("TEST_REDIS_URL")
 	natsServer := filepath.Join(root, "bin", "nats-server")
@@ -115,9 +136,10 @@ func run() error {
 			if bad := badStatuses(res); bad != "" {
 				errs = bad
 			}
-			fmt.Printf("| %s | %s | %d | %d | %.2f | %.0f | %s | %s | %s | %s | %s |\n", p.name(), w.name, w.clients,
+			fmt.Printf("| %s | %s | %d | %d | %.2f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", p.name(), w.name, w.clients,
 				res.Done, res.Elapsed.Seconds(), res.ResultsPerSecond(),
-				ms(res.POST.P(0.5)), ms(res.POST.P(0.99)), ms(res.GET.P(0.5)), ms(res.GET.P(0.99)), errs)
+				ms(res.POST.P(0.5)), ms(res.POST.P(0.99)), ms(res.GET.P(0.5)), ms(res.GET.P(0.99)),
+				ms(res.ToDone.P(0.5)), ms(res.ToDone.P(0.99)), errs)
 		}
 	}
 	fmt.Printf("\nload after: %s\n", loadavg())
@@ -142,19 +164,25 @@ func measure(p profile, w workload, timeout time.Duration, tmp string) (load.Res
 	if err != nil {
 		return load.Result{}, err
 	}
-	base, stop, err := p.start(dir)
+	base, stop, err := p.start(dir, w.env)
 	if err != nil {
 		return load.Result{}, err
 	}
 	defer stop()
+	if len(w.large) > 0 {
+		res := load.Run(context.Background(), []string{base}, w.large, load.Options{Clients: 8, Timeout: timeout})
+		if res.Statuses[http.StatusAccepted] != len(w.large) {
+			return load.Result{}, fmt.Errorf("the large requests: %v %v", res.Statuses, res.Errors)
+		}
+	}
 	return load.Run(context.Background(), []string{base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout}), nil
 }
 
 type profile interface {
 	name() string
-	// start starts a fresh service with its data under dir, ready, and returns its base URL
-	// and how to stop it.
-	start(dir string) (base string, stop func(), err error)
+	// start starts a fresh service with its data under dir and env, ready, and returns its
+	// base URL and how to stop it.
+	start(dir string, env []string) (base string, stop func(), err error)
 }
 
 type binaries struct{ api, calculator, migrate, standalone string }
@@ -177,13 +205,13 @@ type embedded struct{ bins binaries }
 
 func (embedded) name() string { return "embedded" }
 
-func (e embedded) start(dir string) (string, func(), error) {
+func (e embedded) start(dir string, env []string) (string, func(), error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	p, err := startProcess(dir, "standalone", e.bins.standalone, []string{"DATA_DIR=" + dir, "HTTP_ADDR=" + addr,
-		"EMBEDDED_NATS_ADDR=off", "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"})
+	p, err := startProcess(dir, "standalone", e.bins.standalone, append([]string{"DATA_DIR=" + dir, "HTTP_ADDR=" + addr,
+		"EMBEDDED_NATS_ADDR=off", "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"}, env...))
 	if err != nil {
 		return "", nil, err
 	}
@@ -205,7 +233,7 @@ type distributed struct {
 
 func (distributed) name() string { return "distributed" }
 
-func (d distributed) start(dir string) (string, func(), error) {
+func (d distributed) start(dir string, env []string) (string, func(), error) {
 	var stops []func()
 	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -239,6 +267,7 @@ func (d distributed) start(dir string) (string, func(), error) {
 	}
 	common := []string{"NATS_URL=nats://" + natsAddr, "DATABASE_URL=" + dbURL, "STORAGE=local",
 		"LOCAL_STORAGE_DIR=" + filepath.Join(dir, "objects"), "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"}
+	common = append(common, env...)
 	for i := range 2 {
 		addr, err := freeAddr()
 		if err != nil {
