@@ -48,8 +48,20 @@ func (c *countingRecords) CompleteBatch(ctx context.Context, worker string, cs [
 	return c.Factorials.CompleteBatch(ctx, worker, cs, now)
 }
 
+// calculatorRecords is what the calculator is built with.
+type calculatorRecords interface {
+	calculator.Records
+	calculator.StuckRecords
+}
+
 // startCalculator starts a calculator with cfg and engine, stopped when the test ends.
 func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engine) *rig {
+	t.Helper()
+	return startCalculatorWith(t, cfg, engine, func(c *countingRecords) calculatorRecords { return c })
+}
+
+// startCalculatorWith starts a calculator whose repository wrap makes of the rig's.
+func startCalculatorWith(t *testing.T, cfg calculator.Config, engine calculator.Engine, wrap func(*countingRecords) calculatorRecords) *rig {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -72,7 +84,7 @@ func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engi
 	ctx, cancel := context.WithCancel(context.Background())
 	r.counts = &countingRecords{Factorials: r.records}
 	r.svc, err = calculator.New(ctx, cfg, calculator.Deps{
-		Log: log, Dial: r.dial, Records: r.counts, Store: r.store, Engine: engine,
+		Log: log, Dial: r.dial, Records: wrap(r.counts), Store: r.store, Engine: engine,
 		Registry: r.reg, WorkerID: "live",
 	})
 	if err != nil {
