@@ -103,7 +103,7 @@ func startStack(t *testing.T, bins binaries) *stack {
 	addr := freeAddr(t)
 	s.api = start(t, "api", bins.api, append(slices.Clone(common),
 		"HTTP_ADDR="+addr,
-		"RATE_LIMIT_RPS=0", // the suite asks as many clients at once, from one address
+		"RATE_LIMIT_RPS=0",    // the suite asks as many clients at once, from one address
 		"LOCAL_CACHE_BYTES=0", // the suite checks the Redis layer; the in-process one has tests of its own
 		"REDIS_URL="+s.cache.url,
 		"CACHE_PREFIX="+s.cache.prefix,
