@@ -15,13 +15,14 @@
 // beforehand for its largest step (arena.go, chain.go); the last square uses a transform
 // shorter than itself when that saves memory, and a square too long for one transform is done
 // in blocks. Peak resident memory stays under three bytes per digit of the text from n = 10^6
-// to MaxN, Go runtime included (memory_test.go checks it in a child process).
+// to MaxN, Go runtime included (memory_test.go checks it in a child process). The heap
+// products reuse their transform buffers (bufferCache) and hand them back after the trees.
 //
 // Small products go to a second engine, in the calling goroutine (small.go,
 // smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's method, no
-// transforms. It computes n! for n up to smallMaxN (about 7,500; below productMaxN it
-// multiplies the numbers 2..n rather than primes, and up to 46 in three binary words), and
-// the lower levels of the large engine's product trees. Together they are faster than GMP's
+// transforms. It computes n! for n up to smallMaxN (about 7,500: a table up to 20!, from 20!
+// four numbers at a time up to directMaxN, the numbers 2..n up to productMaxN, primes beyond),
+// and the lower levels of the large engine's product trees. Together they are faster than GMP's
 // mpz_fac_ui followed by mpz_get_str for every n up to 20,000 (see the README's benchmark).
 // Every threshold is measured by the benchmark named beside it.
 //
