@@ -135,7 +135,7 @@ func (w *smallWork) words(n int) []uint64 {
 // factorial returns n! = m * 10^zeros for 2 <= n <= smallPrimesMax, like task.factorial, in the
 // calling goroutine, with the arithmetic of small.go; m lives in w's buffer.
 //
-// Up to productMaxN it multiplies the numbers 2..n, packed into 64-bit words, as a product
+// Up to productMaxN it multiplies the numbers 2..n, packed into words below 10^18, as a product
 // tree. Beyond, the primes' exponents are split by their bits, each group's primes are packed
 // into words and multiplied as a product tree, and the groups are combined by a chain of
 // squarings. Either way the factors 5, and as many factors 2, are left out: they make the
@@ -276,7 +276,7 @@ func packProduct(ws []uint64, n, zeros uint64) []uint64 {
 	return append(ws, p.w)
 }
 
-// packer fills 64-bit words with factors.
+// packer fills words below 10^18 with factors.
 type packer struct{ w, twos uint64 }
 
 // put multiplies v (below 10^18) into the word being filled, or appends that word to ws and
