@@ -34,6 +34,8 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		{"postgres with an empty user is an error, not a panic", "postgres://:secret@127.0.0.1:1/db", "user is empty"},
 		{"unreachable postgres is an error", "postgres://u:secret@127.0.0.1:1/db?sslmode=disable", "connect to PostgreSQL"},
 		{"unsupported sslmode is an error", "postgres://u:secret@127.0.0.1:1/db?sslmode=sometimes", "sslmode"},
+		{"a pool size that is not a number is an error", "postgres://u:secret@127.0.0.1:1/db?pool_max_conns=lots", "pool_max_conns"},
+		{"a pool of no connection is an error", "postgres://u:secret@127.0.0.1:1/db?pool_max_conns=0", "pool_max_conns"},
 		{"SQLite file in a directory that cannot be made is an error", "/proc/no/such/dir/f.db", "create the directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,5 +253,59 @@ func TestOpenHintsAtSSLModeForServerWithoutTLS(t *testing.T) {
 	_, err = database.Open(ctx, "postgres://u@"+ln.Addr().String()+"/db")
 	if err == nil || !strings.Contains(err.Error(), "add ?sslmode=disable to DATABASE_URL") {
 		t.Fatalf("err = %v, want a hint at sslmode=disable", err)
+	}
+}
+
+// TestPostgresPoolKeepsItsConnections: after a burst of queries, the pool keeps the
+// connections it opened (up to its bound) instead of closing all but two, as database/sql
+// does by default; the next burst opens none. pool_max_conns in the URL sets the bound and
+// is not sent to the server (which would refuse an unknown setting).
+func TestPostgresPoolKeepsItsConnections(t *testing.T) {
+	url := testenv.URL(t, testenv.Postgres)
+	for _, tc := range []struct {
+		name  string
+		param string
+		want  int
+	}{
+		{"the default bound", "", 16},
+		{"pool_max_conns", "pool_max_conns=4", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := url
+			if tc.param != "" {
+				sep := "?"
+				if strings.Contains(u, "?") {
+					sep = "&"
+				}
+				u += sep + tc.param
+			}
+			db, err := database.Open(t.Context(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			burst := func() {
+				var wg sync.WaitGroup
+				for range 2 * tc.want {
+					wg.Go(func() {
+						if _, err := db.ExecContext(t.Context(), "SELECT pg_sleep(0.05)"); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			burst()
+			st := db.Stats()
+			if st.MaxOpenConnections != tc.want || st.OpenConnections != tc.want || st.Idle != tc.want {
+				t.Fatalf("after a burst of %d queries: max open %d, open %d, idle %d; want %d of each",
+					2*tc.want, st.MaxOpenConnections, st.OpenConnections, st.Idle, tc.want)
+			}
+			burst()
+			if again := db.Stats(); again.MaxIdleClosed != 0 || again.OpenConnections != tc.want {
+				t.Fatalf("the second burst closed %d idle connections and left %d open; want none closed, %d open",
+					again.MaxIdleClosed, again.OpenConnections, tc.want)
+			}
+		})
 	}
 }
