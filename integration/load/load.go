@@ -28,6 +28,14 @@ type Options struct {
 	// Posted, when not nil, counts the POSTs answered, as they are: a test injects its faults
 	// at points of the run.
 	Posted *atomic.Int64
+	// Timeline keeps when each number was POSTed, answered and seen done (Result.Times).
+	Timeline bool
+}
+
+// Times are when one number was POSTed, its POST answered, and its done answer received.
+type Times struct {
+	N                      int64
+	Posted, Answered, Done time.Time
 }
 
 // Result is what a run saw.
@@ -42,6 +50,7 @@ type Result struct {
 	Refused     int         // requests that got no answer (the API was down) and were asked again
 	Unavailable int         // 503 answers asked again
 	Errors      []string    // what went wrong, at most a few
+	Times       []Times     // with Options.Timeline, of each number seen done
 }
 
 // ResultsPerSecond is Done (or Numbers without Wait) per second of Elapsed.
@@ -117,6 +126,7 @@ func Run(ctx context.Context, bases []string, numbers []int64, o Options) Result
 				base := bases[(int(i)+c)%len(bases)]
 				body := fmt.Sprintf(`{"number": %d}`, n)
 				status, took, err := a.ask(ctx, http.MethodPost, base+"/api/v1/factorial", body)
+				answered := time.Now()
 				note("POST", status, took, err)
 				if o.Posted != nil {
 					o.Posted.Add(1)
@@ -136,6 +146,9 @@ func Run(ctx context.Context, bases []string, numbers []int64, o Options) Result
 					done.Add(1)
 					mu.Lock()
 					res.ToDone = append(res.ToDone, time.Since(began))
+					if o.Timeline {
+						res.Times = append(res.Times, Times{N: n, Posted: began, Answered: answered, Done: time.Now()})
+					}
 					mu.Unlock()
 				}
 			}

@@ -12,11 +12,19 @@
 // server of its own) when TEST_POSTGRES_URL and TEST_REDIS_URL are set and bin/nats-server is
 // built (make tools). Every workload is bounded in time (BENCH_TIMEOUT, default 60s). The
 // per-client rate limit is off: 64 clients on one address are one crowd, not one abuser.
+// The cache entries the distributed API writes to Redis (a key prefix per run) are deleted
+// when its run ends.
+//
+// BENCH_ONLY (a regular expression matched against "<profile> <workload>") picks runs.
+// BENCH_PROFILE=dir profiles each run into dir (see profiler): CPU, block and mutex profiles
+// and execution traces of every process, the CPU time of every process of the machine, the
+// NATS server's, Redis's and PostgreSQL's counters, and each number's time split into phases.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +33,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/factorial-service/factorial/integration/load"
 	"github.com/factorial-service/factorial/platform/database"
@@ -91,6 +102,22 @@ func run() error {
 		}
 		timeout = d
 	}
+	var only *regexp.Regexp
+	if v := os.Getenv("BENCH_ONLY"); v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return fmt.Errorf("BENCH_ONLY %q: %w", v, err)
+		}
+		only = re
+	}
+	var prof *profiler
+	if dir := os.Getenv("BENCH_PROFILE"); dir != "" {
+		var err error
+		if prof, err = newProfiler(dir, os.Getenv("BENCH_PROFILE_SECONDS")); err != nil {
+			return err
+		}
+		profiling = true
+	}
 	root, err := workspaceRoot()
 	if err != nil {
 		return err
@@ -121,11 +148,14 @@ func run() error {
 	case natsErr != nil:
 		fmt.Fprintln(os.Stderr, "bench-load: distributed profile skipped: no bin/nats-server (make tools)")
 	default:
-		profiles = append(profiles, distributed{bins: bins, pg: pg, redis: redis, natsServer: natsServer})
+		profiles = append(profiles, distributed{bins: bins, pg: pg, redis: redis, natsServer: natsServer, monitor: prof != nil})
 	}
 	for _, p := range profiles {
 		for _, w := range workloads {
-			res, err := measure(p, w, timeout, tmp)
+			if only != nil && !only.MatchString(p.name()+" "+w.name) {
+				continue
+			}
+			res, err := measure(p, w, timeout, tmp, prof)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", p.name(), w.name, err)
 			}
@@ -143,8 +173,15 @@ func run() error {
 		}
 	}
 	fmt.Printf("\nload after: %s\n", loadavg())
+	if prof != nil {
+		fmt.Printf("profiles and counters in %s\n", prof.dir)
+	}
 	return nil
 }
+
+// profiling is set by BENCH_PROFILE: the programs are built with net/http/pprof and each
+// process serves it on an address of its own.
+var profiling bool
 
 func badStatuses(r load.Result) string {
 	var bad []string
@@ -158,40 +195,75 @@ func badStatuses(r load.Result) string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-// measure starts a fresh service of profile p, runs w on it and stops it.
-func measure(p profile, w workload, timeout time.Duration, tmp string) (load.Result, error) {
+// measure starts a fresh service of profile p, runs w on it and stops it; with prof, it
+// profiles the run.
+func measure(p profile, w workload, timeout time.Duration, tmp string, prof *profiler) (load.Result, error) {
 	dir, err := os.MkdirTemp(tmp, "run-")
 	if err != nil {
 		return load.Result{}, err
 	}
-	base, stop, err := p.start(dir, w.env)
+	svc, err := p.start(dir, w.env)
 	if err != nil {
 		return load.Result{}, err
 	}
-	defer stop()
+	defer svc.stop()
 	if len(w.large) > 0 {
-		res := load.Run(context.Background(), []string{base}, w.large, load.Options{Clients: 8, Timeout: timeout})
+		res := load.Run(context.Background(), []string{svc.base}, w.large, load.Options{Clients: 8, Timeout: timeout})
 		if res.Statuses[http.StatusAccepted] != len(w.large) {
 			return load.Result{}, fmt.Errorf("the large requests: %v %v", res.Statuses, res.Errors)
 		}
 	}
-	return load.Run(context.Background(), []string{base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout}), nil
+	var finish func(load.Result)
+	if prof != nil {
+		if finish, err = prof.begin(p.name()+"-"+slug(w.name), svc); err != nil {
+			return load.Result{}, err
+		}
+	}
+	res := load.Run(context.Background(), []string{svc.base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout,
+		Timeline: prof != nil})
+	if finish != nil {
+		finish(res)
+	}
+	return res, nil
+}
+
+// service is a started service: its base URL, its processes, and how to stop it.
+type service struct {
+	base    string
+	procs   []*proc
+	natsMon string // the NATS server's monitoring address, when it is a process of its own
+	dbURL   string // its PostgreSQL database, in the distributed profile
+	cache   string // its Redis key prefix, in the distributed profile
+	stop    func()
 }
 
 type profile interface {
 	name() string
-	// start starts a fresh service with its data under dir and env, ready, and returns its
-	// base URL and how to stop it.
-	start(dir string, env []string) (base string, stop func(), err error)
+	// start starts a fresh service with its data under dir and env, ready.
+	start(dir string, env []string) (service, error)
 }
 
 type binaries struct{ api, calculator, migrate, standalone string }
 
-// build compiles the programs from the workspace into dir.
+// mains are the programs bench-load runs.
+var mains = []string{"services/api/cmd/api", "services/calculator/cmd/calculator", "migrations/cmd/migrate",
+	"services/standalone/cmd/standalone"}
+
+// build compiles the programs from the workspace into dir; with BENCH_PROFILE, each with
+// net/http/pprof added (see pprofOverlay).
 func build(root, dir string) (binaries, error) {
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./services/api/cmd/api", "./services/calculator/cmd/calculator", "./migrations/cmd/migrate",
-		"./services/standalone/cmd/standalone")
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if profiling {
+		overlay, err := pprofOverlay(root, dir)
+		if err != nil {
+			return binaries{}, err
+		}
+		args = append(args, "-overlay", overlay)
+	}
+	for _, m := range mains {
+		args = append(args, "./"+m)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return binaries{}, fmt.Errorf("go build: %v\n%s", err, out)
@@ -200,27 +272,67 @@ func build(root, dir string) (binaries, error) {
 		filepath.Join(dir, "standalone")}, nil
 }
 
+// pprofSource is added to each main package when profiling, by go build's -overlay (the
+// repository's programs do not serve pprof): it serves net/http/pprof on BENCH_PPROF_ADDR
+// and records where goroutines block and wait for locks.
+const pprofSource = `package main
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"runtime"
+)
+
+func init() {
+	if addr := os.Getenv("BENCH_PPROF_ADDR"); addr != "" {
+		runtime.SetBlockProfileRate(100_000) // a sample per 100 µs blocked
+		runtime.SetMutexProfileFraction(10)
+		go http.ListenAndServe(addr, nil)
+	}
+}
+`
+
+// pprofOverlay writes pprofSource and an overlay that adds it to every main package into
+// dir, and returns the overlay's path.
+func pprofOverlay(root, dir string) (string, error) {
+	src := filepath.Join(dir, "bench_pprof.go")
+	if err := os.WriteFile(src, []byte(pprofSource), 0o644); err != nil {
+		return "", err
+	}
+	replace := map[string]string{}
+	for _, m := range mains {
+		replace[filepath.Join(root, m, "zz_bench_pprof.go")] = src
+	}
+	data, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "overlay.json")
+	return path, os.WriteFile(path, data, 0o644)
+}
+
 // embedded is bin/standalone.
 type embedded struct{ bins binaries }
 
 func (embedded) name() string { return "embedded" }
 
-func (e embedded) start(dir string, env []string) (string, func(), error) {
+func (e embedded) start(dir string, env []string) (service, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return "", nil, err
+		return service{}, err
 	}
 	p, err := startProcess(dir, "standalone", e.bins.standalone, append([]string{"DATA_DIR=" + dir, "HTTP_ADDR=" + addr,
 		"EMBEDDED_NATS_ADDR=off", "RATE_LIMIT_RPS=0", "LOG_LEVEL=warn"}, env...))
 	if err != nil {
-		return "", nil, err
+		return service{}, err
 	}
 	base := "http://" + addr
 	if err := waitReady(base, p); err != nil {
 		p.stop()
-		return "", nil, err
+		return service{}, err
 	}
-	return base, p.stop, nil
+	return service{base: base, procs: []*proc{p}, dbURL: filepath.Join(dir, "factorial.db"), stop: p.stop}, nil
 }
 
 // distributed is bin/api and two bin/calculator over PostgreSQL (a database of its own),
@@ -229,34 +341,46 @@ type distributed struct {
 	bins       binaries
 	pg, redis  string
 	natsServer string
+	monitor    bool // the NATS server serves its monitoring endpoints (with BENCH_PROFILE)
 }
 
 func (distributed) name() string { return "distributed" }
 
-func (d distributed) start(dir string, env []string) (string, func(), error) {
+func (d distributed) start(dir string, env []string) (service, error) {
+	svc := service{}
 	var stops []func()
 	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
 	}
-	fail := func(err error) (string, func(), error) { stopAll(); return "", nil, err }
+	fail := func(err error) (service, error) { stopAll(); return service{}, err }
 
 	dbURL, drop, err := freshDatabase(d.pg)
 	if err != nil {
 		return fail(err)
 	}
 	stops = append(stops, drop)
+	svc.dbURL = dbURL
 	natsAddr, err := freeAddr()
 	if err != nil {
 		return fail(err)
 	}
-	nats, err := startProcess(dir, "nats-server", d.natsServer, nil, "-a", "127.0.0.1", "-p", strings.Split(natsAddr, ":")[1],
-		"-js", "-sd", filepath.Join(dir, "nats"))
+	args := []string{"-a", "127.0.0.1", "-p", port(natsAddr), "-js", "-sd", filepath.Join(dir, "nats")}
+	if d.monitor {
+		mon, err := freeAddr()
+		if err != nil {
+			return fail(err)
+		}
+		args = append(args, "-m", port(mon))
+		svc.natsMon = "http://" + mon
+	}
+	nats, err := startProcess(dir, "nats-server", d.natsServer, nil, args...)
 	if err != nil {
 		return fail(err)
 	}
 	stops = append(stops, nats.stop)
+	svc.procs = append(svc.procs, nats)
 	if err := waitPort(natsAddr); err != nil {
 		return fail(err)
 	}
@@ -278,6 +402,7 @@ func (d distributed) start(dir string, env []string) (string, func(), error) {
 			return fail(err)
 		}
 		stops = append(stops, c.stop)
+		svc.procs = append(svc.procs, c)
 		if err := waitReady("http://"+addr, c); err != nil {
 			return fail(err)
 		}
@@ -286,17 +411,56 @@ func (d distributed) start(dir string, env []string) (string, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
+	// The API's cache entries go to the machine's Redis under a prefix of their own, deleted
+	// when the service stops.
+	svc.cache = "bench-" + strings.ToLower(rand.Text()[:8]) + ":"
+	stops = append(stops, func() { deletePrefix(d.redis, svc.cache) })
 	a, err := startProcess(dir, "api", d.bins.api, append(slices.Clone(common), "HTTP_ADDR="+addr, "REDIS_URL="+d.redis,
-		"CACHE_PREFIX=bench-"+strings.ToLower(rand.Text()[:8])+":"))
+		"CACHE_PREFIX="+svc.cache))
 	if err != nil {
 		return fail(err)
 	}
 	stops = append(stops, a.stop)
+	svc.procs = append(svc.procs, a)
 	if err := waitReady("http://"+addr, a); err != nil {
 		return fail(err)
 	}
-	return "http://" + addr, stopAll, nil
+	svc.base, svc.stop = "http://"+addr, stopAll
+	return svc, nil
 }
+
+// deletePrefix deletes the keys of Redis at url whose names start with prefix.
+func deletePrefix(url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return
+	}
+	client := redis.NewClient(opts)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	flush := func() {
+		if len(keys) > 0 {
+			if err := client.Unlink(ctx, keys...).Err(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench-load: delete the cache keys %s*: %v\n", prefix, err)
+			}
+			keys = keys[:0]
+		}
+	}
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			flush()
+		}
+	}
+	flush()
+	if err := iter.Err(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-load: delete the cache keys %s*: %v\n", prefix, err)
+	}
+}
+
+func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 
 // freshDatabase creates a PostgreSQL database of its own on the server of url, and returns
 // its URL and how to drop it.
@@ -336,6 +500,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    string
+	pprof  string // with BENCH_PROFILE: where its net/http/pprof listens
 }
 
 // startProcess starts path with env (and PATH) and args, its output to dir/name.log; it dies
@@ -346,6 +511,18 @@ func startProcess(dir, name, path string, env []string, args ...string) (*proc, 
 	if err != nil {
 		return nil, err
 	}
+	var pprofAddr string
+	if profiling {
+		if pprofAddr, err = freeAddr(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if name == "nats-server" {
+			args = append(args, "--profile", port(pprofAddr))
+		} else {
+			env = append(slices.Clone(env), "BENCH_PPROF_ADDR="+pprofAddr)
+		}
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -354,7 +531,7 @@ func startProcess(dir, name, path string, env []string, args ...string) (*proc, 
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath}
+	p := &proc{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath, pprof: pprofAddr}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
 	return p, nil
 }
