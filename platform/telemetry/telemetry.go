@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -109,6 +110,9 @@ func build(ctx context.Context, service string) (*Telemetry, error) {
 	if !enabled() {
 		return Off(), nil
 	}
+	if err := checkEndpoints(); err != nil {
+		return nil, err
+	}
 	exp, err := exporter(ctx)
 	if err != nil {
 		return nil, err
@@ -133,6 +137,21 @@ func enabled() bool {
 		return false
 	}
 	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// checkEndpoints refuses an endpoint the exporter cannot use: it would log a line of its own
+// and export nothing, while the service seemed to start with tracing on.
+func checkEndpoints() error {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		v := os.Getenv(name)
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s %q: want a URL such as http://collector:4318", name, v)
+		}
+	}
+	return nil
 }
 
 func exporter(ctx context.Context) (sdktrace.SpanExporter, error) {

@@ -272,3 +272,22 @@ func TestBadProtocolNamesTheVariable(t *testing.T) {
 		t.Fatalf("err = %v, want one naming OTEL_EXPORTER_OTLP_PROTOCOL", err)
 	}
 }
+
+// An endpoint the exporter cannot use stops the start with a line naming the variable, rather
+// than a service that seems to trace and exports nothing.
+func TestBadEndpointNamesTheVariable(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	for _, tt := range []struct{ name, value string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "::bad"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces"},
+	} {
+		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+		t.Setenv(tt.name, tt.value)
+		_, err := telemetry.Setup(context.Background(), "api", slog.New(slog.DiscardHandler))
+		if err == nil || strings.Count(err.Error(), tt.name) != 1 {
+			t.Errorf("%s=%s: err = %v, want one naming the variable once", tt.name, tt.value, err)
+		}
+	}
+}
