@@ -87,7 +87,7 @@ func TestWrongDigitsAreNeverReportedDone(t *testing.T) {
 	records, publish := r.records, r.publish
 	publish(300)
 	rec := waitStatus(t, records, 300, database.StatusFailed)
-	if !strings.Contains(rec.Error, "gave up after 3 attempts; the last one failed: text of 300! is wrong") {
+	if !strings.Contains(rec.Error, "gave up after 3 attempts; the last one failed: the digits did not verify: text of 300! is wrong") {
 		t.Fatalf("error %q", rec.Error)
 	}
 	if calls.Load() != 3 {
@@ -172,5 +172,22 @@ func TestDuplicateOfADoneNumberIsAcked(t *testing.T) {
 	}
 	if got := r.counter(t, "factorial_calculator_deliveries_total", "small", "duplicate"); got != 1 {
 		t.Errorf("%v small duplicates counted, want 1", got)
+	}
+}
+
+// What a failed attempt records is shown to every client and travels in factorial.failed: it
+// says which step failed, never the error itself (paths, hosts, SQL), which only the log has.
+func TestFailureReasonsLeakNothing(t *testing.T) {
+	leaky := calculator.EngineFunc(func(context.Context, uint64, io.Writer, func(float64)) (int64, error) {
+		return 0, errors.New(`open /var/lib/factorial/secret: pq: relation "factorials" does not exist`)
+	})
+	r := startCalculator(t, testConfig(), leaky)
+	for _, n := range []int64{300, 30000} { // the small lane and the large one
+		r.publish(n)
+		rec := waitStatus(t, r.records, n, database.StatusFailed)
+		if strings.Contains(rec.Error, "/var/lib") || strings.Contains(rec.Error, "pq:") ||
+			!strings.Contains(rec.Error, "the last one failed: computing the digits failed") {
+			t.Errorf("%d: record error %q, want the step that failed and nothing of the error", n, rec.Error)
+		}
 	}
 }

@@ -181,7 +181,7 @@ func (w *worker) computeSmall(ctx context.Context, n int64) (database.Result, er
 	} else {
 		var buf bytes.Buffer
 		if _, err := w.engine.Write(ctx, uint64(n), &buf, func(float64) {}); err != nil {
-			return database.Result{}, fmt.Errorf("engine: %w", err)
+			return database.Result{}, failedAt(stepCompute, fmt.Errorf("engine: %w", err))
 		}
 		text = buf.Bytes()
 	}
@@ -191,7 +191,7 @@ func (w *worker) computeSmall(ctx context.Context, n int64) (database.Result, er
 	size := int64(len(text))
 	checksum, err := check.verify(n, size, size)
 	if err != nil {
-		return database.Result{}, err
+		return database.Result{}, badDigits(err)
 	}
 	res := database.Result{Checksum: checksum, Size: size, Digits: size, ComputeMS: elapsed.Milliseconds()}
 	if size <= w.rowMax {
@@ -200,7 +200,7 @@ func (w *worker) computeSmall(ctx context.Context, n int64) (database.Result, er
 	}
 	key := ResultKey(n)
 	if _, err := w.store.Put(ctx, key, bytes.NewReader(text)); err != nil {
-		return database.Result{}, fmt.Errorf("store %s: %w", key, err)
+		return database.Result{}, failedAt(stepStore, fmt.Errorf("store %s: %w", key, err))
 	}
 	if err := w.verifyStored(ctx, key, checksum); err != nil {
 		return database.Result{}, err
@@ -227,7 +227,7 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 	endSpan(recordSpan, err)
 	if err != nil {
 		for _, c := range chunk {
-			w.giveBack(ctx, c.req, fmt.Errorf("record the result of %d: %w", c.req.n, err), w.log.With("number", c.req.n))
+			w.giveBack(ctx, c.req, failedAt(stepRecord, fmt.Errorf("record the result of %d: %w", c.req.n, err)), w.log.With("number", c.req.n))
 		}
 		return
 	}

@@ -228,7 +228,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 		_ = m.Ack()
 		return
 	case err != nil:
-		w.giveBack(ctx, req, fmt.Errorf("record result of %d: %w", n, err), log)
+		w.giveBack(ctx, req, failedAt(stepRecord, fmt.Errorf("record result of %d: %w", n, err)), log)
 		return
 	}
 	w.metrics.outcome(lane, "done")
@@ -243,7 +243,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	reason := err.Error()
+	reason := publicReason(err)
 	if ctx.Err() != nil {
 		reason = "" // shut down, not failed
 	}
@@ -403,16 +403,18 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	}
 	// Either failure causes the other (the pipe carries it across): report the first.
 	if er.err != nil && (putErr == nil || errors.Is(putErr, er.err)) {
-		return database.Result{}, fmt.Errorf("engine: %w", er.err)
+		return database.Result{}, failedAt(stepCompute, fmt.Errorf("engine: %w", er.err))
 	}
 	if putErr != nil {
-		return database.Result{}, fmt.Errorf("store %s: %w", key, putErr)
+		return database.Result{}, failedAt(stepStore, fmt.Errorf("store %s: %w", key, putErr))
 	}
 	elapsed := time.Since(start)
 
 	vctx, verifySpan := w.tracer.Start(ctx, "verify")
 	checksum, err := check.verify(n, er.digits, obj.Size)
-	if err == nil {
+	if err != nil {
+		err = badDigits(err)
+	} else {
 		err = w.verifyStored(vctx, key, checksum)
 	}
 	endSpan(verifySpan, err)
@@ -481,15 +483,15 @@ func (w *worker) publishProgress(ctx context.Context, n int64, p float64, at tim
 func (w *worker) verifyStored(ctx context.Context, key, checksum string) error {
 	r, err := w.store.Open(ctx, key)
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
+		return failedAt(stepVerify, fmt.Errorf("verify %s: %w", key, err))
 	}
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
-		return fmt.Errorf("verify %s: %w", key, err)
+		return failedAt(stepVerify, fmt.Errorf("verify %s: %w", key, err))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != checksum {
-		return fmt.Errorf("verify %s: stored checksum %s, wrote %s", key, got, checksum)
+		return failedAt("the stored digits differ from those written", fmt.Errorf("verify %s: stored checksum %s, wrote %s", key, got, checksum))
 	}
 	return nil
 }
