@@ -62,6 +62,12 @@ func readNumberRequest(r *http.Request, maxNumber int64) (int64, error) {
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != "" {
 		return 0, problem(http.StatusUnsupportedMediaType, "%s; %s", err, numberHint(maxNumber))
 	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Read as it is, a compressed body would be refused as malformed JSON, or worse, read.
+		return 0, problem(http.StatusUnsupportedMediaType,
+			"Content-Encoding %s is not supported: send the body uncompressed; %s", clip(ce), numberHint(maxNumber)).
+			With("Accept-Encoding", "identity")
+	}
 	if r.ContentLength > maxBodyBytes {
 		return 0, tooLarge()
 	}

@@ -261,9 +261,14 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"bad format", "GET", "/api/v1/factorial/25?format=xml", nil, 400, "json or text"},
 		{"unknown query parameter", "GET", "/api/v1/factorial/25?color=red", nil, 400, "wait"},
 		{"never requested", "GET", "/api/v1/factorial/26", nil, 404, "POST"},
+		{"compressed body", "POST", "/api/v1/factorial", []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, 415, "uncompressed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := f.do(tt.method, tt.target, "", tt.header...)
+			body := ""
+			if tt.method == http.MethodPost {
+				body = `{"number": 25}`
+			}
+			r := f.do(tt.method, tt.target, body, tt.header...)
 			if tt.method == http.MethodHead {
 				if r.status != tt.status || r.header.Get("Content-Type") != mediaProblem {
 					t.Fatalf("HEAD: %d %q", r.status, r.header.Get("Content-Type"))
@@ -443,6 +448,7 @@ func TestRangesAreBounded(t *testing.T) {
 		{"the same twice", "bytes=5-9,5-9", http.StatusRequestedRangeNotSatisfiable},
 		{"a suffix over a range", "bytes=600-609,-20", http.StatusRequestedRangeNotSatisfiable},
 		{"beyond the end", "bytes=1000-", http.StatusRequestedRangeNotSatisfiable},
+		{"another unit is ignored", "items=0-5", http.StatusOK},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, target := range []string{"/api/v1/factorial/300?format=text", "/swagger/swagger-ui.css"} {

@@ -13,6 +13,18 @@ import (
 // about a hundred bytes of headers), however the Range header is written.
 const maxRanges = 8
 
+// byteRange is the request's Range header when its unit is bytes, the one unit served. A
+// Range in another unit is removed from the request and "" returned: RFC 9110 (section 14.2)
+// has a server ignore it, where http.ServeContent would answer it 416.
+func byteRange(req *http.Request) string {
+	rng := req.Header.Get("Range")
+	if rng != "" && !strings.HasPrefix(rng, "bytes=") {
+		req.Header.Del("Range")
+		return ""
+	}
+	return rng
+}
+
 // checkRanges refuses, with a 416 problem, a Range header of more than maxRanges ranges or
 // of ranges that overlap, on a representation of size bytes. Anything else (no Range, one
 // that does not parse, ranges that are unsatisfiable) is left to http.ServeContent.

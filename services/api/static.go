@@ -99,7 +99,7 @@ func staticFiles() (map[string]*staticFile, error) {
 // serve answers with the file, with its validators, so conditional and Range requests work
 // (any error status http.ServeContent chooses is written as a problem).
 func (f *staticFile) serve(c echo.Context) error {
-	if p := checkRanges(c.Request().Header.Get("Range"), int64(len(f.body))); p != nil {
+	if p := checkRanges(byteRange(c.Request()), int64(len(f.body))); p != nil {
 		return p
 	}
 	h := c.Response().Header()

@@ -64,7 +64,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		return s.notServed(c, rec, &corruptError{reason: corruptChecksum,
 			err: fmt.Errorf("the object has %d bytes, the record says %d", info.Size, rec.Size)})
 	}
-	rng := req.Header.Get("Range")
+	rng := byteRange(req)
 	if p := checkRanges(rng, rec.Size); p != nil {
 		return p
 	}
