@@ -332,7 +332,7 @@ func TestFailedRequestsAreRetriedOnPost(t *testing.T) {
 	s := start(t, cfg, engine)
 	s.post(42)
 	res := s.waitDone(42)
-	if res["status"] != "failed" || !strings.Contains(res["error"].(string), "gave up after 2 attempts; the last one failed: engine: disk on fire") {
+	if res["status"] != "failed" || !strings.Contains(res["error"].(string), "gave up after 2 attempts; the last one failed: computing the digits failed") {
 		t.Fatalf("want failed after 2 attempts, got %v", res)
 	}
 	if got := engine.count(42); got != 2 {
