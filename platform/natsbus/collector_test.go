@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -80,6 +81,32 @@ func TestCollectorReportsTheBacklog(t *testing.T) {
 		t.Errorf("after fetching 2: pending %v, ack pending %v; want 3 and 2",
 			got["factorial_jetstream_consumer_pending/"+small], got["factorial_jetstream_consumer_ack_pending/"+small])
 	}
+	// Given back and delivered again, they are redelivered; a pull request that waits on the
+	// large lane is counted there.
+	for _, m := range msgs {
+		if err := m.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again, err := newTestWorker(t, b, events.LaneSmall).Fetch(t.Context(), 2); err != nil || len(again) != 2 {
+		t.Fatalf("fetch again: %d, %v", len(again), err)
+	}
+	largeWorker := newTestWorker(t, b, events.LaneLarge)
+	if _, err := largeWorker.Fetch(t.Context(), 1); err != nil { // the one large request
+		t.Fatal(err)
+	}
+	waitCtx, stopWaiting := context.WithCancel(t.Context())
+	defer stopWaiting()
+	go func() { _, _ = largeWorker.Fetch(waitCtx, 1) }() // nothing left: it waits
+	deadline := time.Now().Add(5 * time.Second)
+	for got = gather(t, reg); got["factorial_jetstream_consumer_waiting/"+large] < 1 && time.Now().Before(deadline); got = gather(t, reg) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got["factorial_jetstream_consumer_redelivered/"+small] != 2 || got["factorial_jetstream_consumer_waiting/"+large] < 1 {
+		t.Errorf("redelivered %v, want 2; waiting on the large lane %v, want at least 1",
+			got["factorial_jetstream_consumer_redelivered/"+small], got["factorial_jetstream_consumer_waiting/"+large])
+	}
+	stopWaiting()
 
 	ns.Shutdown()
 	start := time.Now()

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	apispec "github.com/factorial-service/factorial/api-spec"
 	"github.com/factorial-service/factorial/events"
@@ -141,5 +142,14 @@ func TestPostIsDurableWithNATSDown(t *testing.T) {
 	r, err := s.records.Get(context.Background(), 12)
 	if err != nil || r.Status != database.StatusPending {
 		t.Fatalf("record: %+v %v", r, err)
+	}
+	// A cancel is recorded too; its event, which cannot be published, is counted.
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/api/v1/factorial/12", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("DELETE with NATS down: %d %s", rec.Code, rec.Body)
+	}
+	if got := testutil.ToFloat64(s.metrics.publishFailures.WithLabelValues("cancelled")); got != 1 {
+		t.Errorf("factorial_api_publish_failures_total{event=cancelled} = %v, want 1", got)
 	}
 }

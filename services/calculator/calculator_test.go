@@ -191,3 +191,27 @@ func TestFailureReasonsLeakNothing(t *testing.T) {
 		}
 	}
 }
+
+// A result whose factorial.computed cannot be published (NATS went away while it was
+// computed) is recorded all the same, and the failed announcement is counted.
+func TestUnpublishedAnnouncementsAreCounted(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	engine := calculator.EngineFunc(func(ctx context.Context, n uint64, w io.Writer, p func(float64)) (int64, error) {
+		close(started)
+		<-release
+		return mathBig(ctx, n, w, p)
+	})
+	r := startCalculator(t, testConfig(), engine)
+	r.publish(30000)
+	<-started
+	r.ns.Shutdown()
+	close(release)
+	waitStatus(t, r.records, 30000, database.StatusDone)
+	deadline := time.Now().Add(15 * time.Second)
+	for r.counter(t, "factorial_calculator_publish_failures_total", "computed") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("factorial_calculator_publish_failures_total{event=computed} did not move")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

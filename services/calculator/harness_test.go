@@ -30,6 +30,7 @@ type rig struct {
 	svc     *calculator.Service
 	pub     *natsbus.Publisher
 	natsURL string
+	ns      *server.Server
 }
 
 // countingRecords is the repository, counting the batch statements.
@@ -79,6 +80,7 @@ func startCalculatorWith(t *testing.T, cfg calculator.Config, engine calculator.
 		dial:    natsbus.NewDialer(ns.ClientURL(), log),
 		reg:     prometheus.NewRegistry(),
 		natsURL: ns.ClientURL(),
+		ns:      ns,
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

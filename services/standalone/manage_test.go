@@ -270,6 +270,9 @@ func TestCancelStopsALongComputation(t *testing.T) {
 		t.Fatalf("POST %d: %d %s", longN, r.status, r.body)
 	}
 	engine.computing(t)
+	if got := samples(t, s)["factorial_calculator_in_flight{}"]; got != 1 {
+		t.Errorf("factorial_calculator_in_flight = %v while computing, want 1", got)
+	}
 	asked := time.Now()
 	r := s.request(http.MethodDelete, path, "", "")
 	if r.status != http.StatusOK || r.json(t)["status"] != "cancelled" {

@@ -93,6 +93,8 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	moved("factorial_api_cache_lookups_total{cache=shared,result=miss}", 1)
 	moved("factorial_calculator_deliveries_total{lane=small,outcome=done}", 1)
 	moved("factorial_calculator_deliveries_total{lane=large,outcome=done}", 1)
+	moved("factorial_calculator_compute_seconds_count{lane=small}", 1)
+	moved("factorial_calculator_compute_seconds_count{lane=large}", 1)
 	moved("factorial_api_event_lag_seconds_count{}", 4) // requested and computed, of both
 	moved("factorial_http_wait_seconds_count{}", 2)
 	moved("go_sql_wait_count_total{db_name=factorial}", 0)
@@ -103,6 +105,8 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		"factorial_jetstream_consumer_pending{consumer=calculator-small}", "factorial_jetstream_consumer_ack_pending{consumer=calculator-large}",
 		"factorial_api_events_behind{}", "factorial_api_waiters{}", "factorial_calculator_publish_failures_total{event=computed}",
 		"factorial_api_publish_failures_total{event=cancelled}", "factorial_api_requests_unpublished_total{}",
+		"factorial_calculator_in_flight{}", "factorial_jetstream_consumer_redelivered{consumer=calculator-large}",
+		"factorial_jetstream_consumer_waiting{consumer=calculator-small}", "factorial_jetstream_stream_bytes{}",
 	} {
 		if _, ok := during[key]; !ok {
 			t.Errorf("%s is not exported", key)
