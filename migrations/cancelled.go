@@ -52,6 +52,7 @@ var goMigrations = []migrate.Migration{
 			})
 		},
 	},
+	resultTextExternal,
 }
 
 const (
