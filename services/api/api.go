@@ -277,8 +277,8 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 }
 
 // decodeChange reads an event of the stream as the change SSE streams and waiters see (its
-// kind, number, stream sequence, and payload: factorial.computed without its digits), and
-// returns the decoded payload too. An event of another kind (a dead letter) is a change
+// kind, number, stream sequence, and payload: for SSE, factorial.computed without its
+// digits, see forStreams), and returns the decoded payload too. An event of another kind (a dead letter) is a change
 // without a kind.
 func decodeChange(m jetstream.Msg) (change, any, error) {
 	var (
@@ -295,9 +295,9 @@ func decodeChange(m jetstream.Msg) (change, any, error) {
 		if err = events.Decode(ch.Data, &c); err == nil {
 			ch.Kind, ch.Number, payload = kindComputed, c.Number, c
 			if c.Text != "" {
-				// SSE watchers get the announcement, not up to 64 KiB of digits each.
-				c.Text = ""
-				ch.Data, err = events.Encode(c)
+				// SSE watchers get the announcement, not up to 64 KiB of digits each: made
+				// when a stream takes it (forStreams), not for every event.
+				ch.digits = &c
 			}
 		}
 	case subject == events.SubjectFailed:

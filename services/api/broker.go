@@ -2,6 +2,8 @@ package api
 
 import (
 	"sync"
+
+	"github.com/factorial-service/factorial/events"
 )
 
 // change is one event a browser or a waiting request may want: requested, progress,
@@ -11,6 +13,26 @@ type change struct {
 	Number int64
 	Data   []byte
 	Seq    uint64 // the event's sequence in the stream: its SSE id
+	// digits is the factorial.computed whose Data still carries its digits; forStreams
+	// leaves them out.
+	digits *events.Computed
+}
+
+// forStreams is c as SSE streams get it: a factorial.computed without its digits. Encoding
+// it costs as much as the digits are long, so it is done only for a change a stream takes.
+func (c change) forStreams() change {
+	if c.digits == nil {
+		return c
+	}
+	short := *c.digits
+	short.Text = ""
+	if data, err := events.Encode(short); err == nil {
+		c.Data = data
+	} else {
+		c.Data = []byte("{}") // cannot be: it was just decoded
+	}
+	c.digits = nil
+	return c
 }
 
 // broker fans the changes this replica sees out to SSE streams (every change) and to waiting
@@ -65,6 +87,9 @@ func (b *broker) watch(n int64) (<-chan change, func()) {
 func (b *broker) publish(c change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(b.subs) > 0 {
+		c = c.forStreams()
+	}
 	for ch := range b.subs {
 		select {
 		case ch <- c:

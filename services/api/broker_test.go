@@ -1,7 +1,11 @@
 package api
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/factorial-service/factorial/events"
 )
 
 // A waiter gets the changes of its own number, however many others go by: one waiting for
@@ -32,5 +36,34 @@ func TestBrokerWatchersSeeTheirOwnNumber(t *testing.T) {
 	b.publish(change{Kind: kindComputed, Number: 7})
 	if len(b.watchers) != 0 {
 		t.Errorf("watchers left after stop: %v", b.watchers)
+	}
+}
+
+// SSE streams get a factorial.computed without its digits, whether it reaches them live or
+// replayed; the digits are left in place (not re-encoded) when no stream is there to take it.
+func TestStreamsGetComputedWithoutDigits(t *testing.T) {
+	c := events.Computed{Number: 5, Status: events.StatusDone, Checksum: "c5", Size: 3, Digits: 3,
+		ComputedAt: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Text: "120"}
+	data, err := events.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := change{Kind: kindComputed, Number: 5, Data: data, digits: &c}
+	if got := ch.forStreams(); strings.Contains(string(got.Data), `"text"`) || !strings.Contains(string(got.Data), `"checksum":"c5"`) {
+		t.Fatalf("for streams: %s; want the announcement without text", got.Data)
+	}
+
+	b := newBroker()
+	waiter, stop := b.watch(5)
+	defer stop()
+	b.publish(ch)
+	if got := <-waiter; got.Kind != kindComputed || !strings.Contains(string(got.Data), `"text"`) {
+		t.Fatalf("without streams the waiter got %+v; want the change as it came", got)
+	}
+	stream, stopStream := b.subscribe()
+	defer stopStream()
+	b.publish(ch)
+	if got := <-stream; strings.Contains(string(got.Data), `"text"`) {
+		t.Fatalf("a stream got the digits: %s", got.Data)
 	}
 }

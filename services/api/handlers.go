@@ -154,6 +154,14 @@ func (s *Service) getFactorial(c echo.Context) error {
 	if text {
 		inlineMax = -1 // the digits are streamed, not inlined
 	}
+	// A waiting request listens before it reads, so that a change landing between the read
+	// and the wait is not missed, and one read is enough.
+	var changes <-chan change
+	if q.wait > 0 {
+		var stop func()
+		changes, stop = s.broker.watch(n)
+		defer stop()
+	}
 	res, err := s.results.get(ctx, n, inlineMax)
 	if errors.Is(err, errNotFound) {
 		return notRequested(n, s.cfg.MaxNumber)
@@ -168,8 +176,18 @@ func (s *Service) getFactorial(c echo.Context) error {
 		}
 		defer release()
 		writeDeadline(c, q.wait+serve.WriteTimeout)
-		if res, err = s.waitFor(c, n, q.wait, inlineMax); err != nil {
+		if res, err = s.waitFor(c, n, changes, q.wait, inlineMax); err != nil {
 			return err
+		}
+		// Done, and the event follower has just rendered the answer in this process (the
+		// usual case): it is written as it is, without cache, database or encoding.
+		if e := res.hot; e != nil {
+			if text {
+				return s.streamText(c, e.rec, e.text, q.download)
+			}
+			if e.json != nil {
+				return writeJSON(c, e.json, e.jsonLength)
+			}
 		}
 	}
 	if text && res.Record.Status == database.StatusDone {
@@ -192,18 +210,14 @@ func finished(s database.Status) bool {
 	return s == database.StatusDone || s == database.StatusFailed || s == database.StatusCancelled
 }
 
-// waitFor holds the request until n is computed, failed or cancelled, or wait runs out.
-func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax int64) (result, error) {
+// waitFor holds the request until n is computed, failed or cancelled (changes, from
+// broker.watch before n was read, says when), or wait runs out. When n is done and the
+// process's own cache has its answer, the result carries that entry (hot); otherwise n is
+// read again.
+func (s *Service) waitFor(c echo.Context, n int64, changes <-chan change, wait time.Duration, inlineMax int64) (result, error) {
 	ctx := c.Request().Context()
-	changes, cancel := s.broker.watch(n)
-	defer cancel()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	// Read again now that we listen: the result may have landed in between.
-	res, err := s.results.get(ctx, n, inlineMax)
-	if err != nil || finished(res.Record.Status) {
-		return res, err
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,7 +231,16 @@ func (s *Service) waitFor(c echo.Context, n int64, wait time.Duration, inlineMax
 			// followed the stream) must not turn a finished result into a 202.
 			return s.results.get(ctx, n, inlineMax)
 		case ch := <-changes:
-			if ch.Number == n && (ch.Kind == kindComputed || ch.Kind == kindFailed || ch.Kind == kindCancelled) {
+			if ch.Number != n {
+				continue
+			}
+			switch ch.Kind {
+			case kindComputed:
+				if e := s.results.local(n); e != nil && (inlineMax < 0 || e.json != nil) {
+					return result{Record: e.rec, Row: e.row, hot: e}, nil
+				}
+				return s.results.get(ctx, n, inlineMax)
+			case kindFailed, kindCancelled:
 				return s.results.get(ctx, n, inlineMax)
 			}
 		}

@@ -86,6 +86,9 @@ type result struct {
 	Record database.Record `json:"record"`
 	Text   *string         `json:"text,omitempty"`
 	Row    bool            `json:"row,omitempty"` // Record is the whole row (metadata can be served from it)
+	// hot is the process's own cache entry it was read from, whose rendered answer is
+	// written as it is; nil when it came from elsewhere. Never cached itself.
+	hot *hotEntry
 }
 
 func cacheKey(n int64) string { return fmt.Sprintf("result:%d", n) }

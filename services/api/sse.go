@@ -119,7 +119,7 @@ func (s *Service) replay(ctx context.Context, buf *bytes.Buffer, sent *uint64) {
 	after := *sent
 	err := s.follower.Replay(rctx, after, sseReplayMax, func(m jetstream.Msg) {
 		if ch, _, err := decodeChange(m); err == nil && ch.Kind != "" {
-			writeChange(buf, ch)
+			writeChange(buf, ch.forStreams())
 			*sent = max(*sent, ch.Seq)
 		}
 	})
