@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -87,13 +88,16 @@ func every(step, to int64, offset ...int64) []int64 {
 }
 
 func main() {
-	if err := run(); err != nil {
+	// Interrupted, it still stops what it started, drops its database and deletes its keys.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-load:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(ctx context.Context) error {
 	timeout := 60 * time.Second
 	if v := os.Getenv("BENCH_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -155,9 +159,12 @@ func run() error {
 			if only != nil && !only.MatchString(p.name()+" "+w.name) {
 				continue
 			}
-			res, err := measure(p, w, timeout, tmp, prof)
+			res, err := measure(ctx, p, w, timeout, tmp, prof)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", p.name(), w.name, err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			errs := "none"
 			if len(res.Errors) > 0 {
@@ -197,7 +204,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 
 // measure starts a fresh service of profile p, runs w on it and stops it; with prof, it
 // profiles the run.
-func measure(p profile, w workload, timeout time.Duration, tmp string, prof *profiler) (load.Result, error) {
+func measure(ctx context.Context, p profile, w workload, timeout time.Duration, tmp string, prof *profiler) (load.Result, error) {
 	dir, err := os.MkdirTemp(tmp, "run-")
 	if err != nil {
 		return load.Result{}, err
@@ -208,7 +215,7 @@ func measure(p profile, w workload, timeout time.Duration, tmp string, prof *pro
 	}
 	defer svc.stop()
 	if len(w.large) > 0 {
-		res := load.Run(context.Background(), []string{svc.base}, w.large, load.Options{Clients: 8, Timeout: timeout})
+		res := load.Run(ctx, []string{svc.base}, w.large, load.Options{Clients: 8, Timeout: timeout})
 		if res.Statuses[http.StatusAccepted] != len(w.large) {
 			return load.Result{}, fmt.Errorf("the large requests: %v %v", res.Statuses, res.Errors)
 		}
@@ -219,7 +226,7 @@ func measure(p profile, w workload, timeout time.Duration, tmp string, prof *pro
 			return load.Result{}, err
 		}
 	}
-	res := load.Run(context.Background(), []string{svc.base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout,
+	res := load.Run(ctx, []string{svc.base}, w.numbers, load.Options{Clients: w.clients, Wait: true, Timeout: timeout,
 		Timeline: prof != nil})
 	if finish != nil {
 		finish(res)
