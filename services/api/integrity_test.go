@@ -3,13 +3,17 @@ package api
 import (
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/cache"
 	"github.com/factorial-service/factorial/platform/database"
 )
@@ -139,5 +143,67 @@ func TestCorruptResultsAreNotServed(t *testing.T) {
 		if got := f.metric(counted); got != "4" {
 			t.Fatalf("%s = %q, want still 4", counted, got)
 		}
+	})
+}
+
+// Digits kept in the database row (a small result, result_text) are held to their checksum
+// as an object's are: a row whose text no longer matches is never served, as JSON or text,
+// even once its metadata has been read (which keeps the row in the process's cache); it is
+// counted, dropped from the cache, and computed again.
+func TestCorruptRowDigitsAreNotServed(t *testing.T) {
+	db := dbtest.SQLite(t)
+	f := newFixture(t, func(_ *Config, d *Deps) { d.Records = database.NewFactorials(db) })
+	f.records = database.NewFactorials(db)
+	const counted = `factorial_api_corrupt_results_total{reason="checksum"}`
+	inRow := func(n int64) string {
+		t.Helper()
+		ctx, now := context.Background(), time.Now()
+		text := digits(n)
+		if _, _, err := f.records.Request(ctx, n, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := f.records.Claim(ctx, n, "test", now, now); err != nil || !ok {
+			t.Fatalf("claim %d: %v %v", n, ok, err)
+		}
+		sum := sha256.Sum256([]byte(text))
+		if _, err := f.records.Complete(ctx, n, "test", database.Result{
+			Text: text, Checksum: hex.EncodeToString(sum[:]), Size: int64(len(text)), Digits: int64(len(text)),
+		}, now); err != nil {
+			t.Fatal(err)
+		}
+		// One digit changed in the row, as a bad disk or a stray UPDATE would.
+		bad := []byte(text)
+		bad[len(bad)/2] = '0' + (bad[len(bad)/2]-'0'+1)%10
+		if _, err := db.NewRaw(`UPDATE factorials SET result_text = ? WHERE number = ?`, string(bad), n).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+
+	t.Run("JSON answers 202 and sends it back", func(t *testing.T) {
+		text := inRow(600)
+		if r := f.do(http.MethodGet, "/api/v1/factorial/metadata/600", ""); r.status != http.StatusOK {
+			t.Fatalf("metadata: %d %s", r.status, r.body)
+		}
+		r := f.do(http.MethodGet, "/api/v1/factorial/600", "")
+		if r.status != http.StatusAccepted || strings.Contains(r.body, text[:40]) || strings.Contains(r.body, text[len(text)-40:]) {
+			t.Fatalf("got %d %.120s", r.status, r.body)
+		}
+		f.sentBack(600, 1)
+		if got := f.metric(counted); got != "1" {
+			t.Fatalf("%s = %q, want 1", counted, got)
+		}
+	})
+
+	t.Run("a text download answers 202 and sends it back", func(t *testing.T) {
+		text := inRow(700)
+		if r := f.do(http.MethodGet, "/api/v1/factorial/metadata/700", ""); r.status != http.StatusOK {
+			t.Fatalf("metadata: %d %s", r.status, r.body)
+		}
+		r := f.do(http.MethodGet, "/api/v1/factorial/700?format=text", "")
+		if r.status != http.StatusAccepted || strings.Contains(r.body, text[:40]) {
+			t.Fatalf("got %d %.120s", r.status, r.body)
+		}
+		f.sentBack(700, 2)
 	})
 }

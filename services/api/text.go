@@ -69,6 +69,19 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		return p
 	}
 	verified := s.results.verified.has(rec, info)
+	if _, inRow := obj.(rowDigits); inRow && !verified {
+		// Digits kept in the row are in memory (at most RESULT_ROW_MAX_BYTES): check them
+		// whole before anything is sent, so corrupt ones get the 202 of their recomputation
+		// instead of a body cut short.
+		if _, err := checkAll(obj, rec); err != nil {
+			return s.notServed(c, rec, err)
+		}
+		if _, err := obj.Seek(0, io.SeekStart); err != nil {
+			return storageError(err)
+		}
+		s.results.verified.add(rec, info)
+		verified = true
+	}
 	if th == nil {
 		th = newTextHeaders(rec)
 	}
