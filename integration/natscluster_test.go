@@ -175,6 +175,43 @@ func (c *natsCluster) streamLeader(t *testing.T, js jetstream.JetStream, stream 
 	return c.node(t, leader)
 }
 
+// consumerLeader is the node that leads the stream's durable consumer: where the pull
+// requests of its clients wait.
+func (c *natsCluster) consumerLeader(t *testing.T, js jetstream.JetStream, stream, consumer string) *natsNode {
+	t.Helper()
+	var leader string
+	eventually(t, readyTimeout, "consumer "+consumer+" has a leader", func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		cons, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return err
+		}
+		ci := cons.CachedInfo().Cluster
+		if ci == nil || ci.Leader == "" {
+			return errNotYet
+		}
+		leader = ci.Leader
+		return nil
+	})
+	return c.node(t, leader)
+}
+
+// stepDown asks the leader of the stream's consumer to hand leadership to another node.
+func (c *natsCluster) stepDown(t *testing.T, js jetstream.JetStream, stream, consumer string) {
+	t.Helper()
+	before := c.consumerLeader(t, js, stream, consumer)
+	if _, err := js.Conn().Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+consumer, nil, 5*time.Second); err != nil {
+		t.Fatalf("step down consumer %s: %v", consumer, err)
+	}
+	eventually(t, readyTimeout, "consumer "+consumer+" has a new leader", func() error {
+		if c.consumerLeader(t, js, stream, consumer) == before {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
 // connectedTo is the node where the client connection named name is connected.
 func (c *natsCluster) connectedTo(t *testing.T, name string) *natsNode {
 	t.Helper()

@@ -2,10 +2,14 @@ package natsbus
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/factorial-service/factorial/events"
 )
@@ -147,4 +151,91 @@ func TestWorkerReadinessFollowsItsConsumer(t *testing.T) {
 		info, err := c.Info(t.Context())
 		return err == nil && info.AckFloor.Stream == 1
 	})
+}
+
+// A pull request that the consumer's leader forgot (its node died, or leadership moved
+// without a word to the client: the stall of issue 7.10) is noticed within two idle
+// heartbeats, long before the pull would expire, and Fetch returns so that its caller pulls
+// again from the new leader. The "JetStream" here answers consumer info and ignores every
+// pull request, as a leader that lost them does.
+func TestWorkerNoticesAForgottenPull(t *testing.T) {
+	t.Parallel()
+	srv := startCoreServer(t) // no JetStream: the test answers its API itself
+	nc := dial(t, srv.ClientURL(), "fake-jetstream")
+	info := fmt.Sprintf(`{"type":"io.nats.jetstream.api.v1.consumer_info_response","stream_name":%q,"name":%q,"created":"2026-01-01T00:00:00Z","config":{"durable_name":%q,"ack_policy":"explicit"}}`,
+		events.Stream, events.LaneSmall.Durable(), events.LaneSmall.Durable())
+	if _, err := nc.Subscribe("$JS.API.CONSUMER.INFO.>", func(m *nats.Msg) { _ = m.Respond([]byte(info)) }); err != nil {
+		t.Fatal(err)
+	}
+	type pull struct {
+		at  time.Time
+		req struct {
+			Expires   time.Duration `json:"expires"`
+			Heartbeat time.Duration `json:"idle_heartbeat"`
+			NoWait    bool          `json:"no_wait"`
+		}
+	}
+	pulls := make(chan pull, 16)
+	if _, err := nc.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(m *nats.Msg) {
+		p := pull{at: time.Now()}
+		if err := json.Unmarshal(m.Data, &p.req); err != nil {
+			t.Errorf("pull request %s: %v", m.Data, err)
+		}
+		pulls <- p
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	w, err := NewWorker(dial(t, srv.ClientURL(), "worker"), events.LaneSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second) // a pull of minutes fails here
+	defer cancel()
+	msgs, err := w.Fetch(ctx, 8)
+	returned := time.Now()
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("Fetch = %d messages, %v; want none and no error (it pulls again)", len(msgs), err)
+	}
+	var long *pull
+	for len(pulls) > 0 {
+		p := <-pulls
+		if !p.req.NoWait {
+			long = &p
+		}
+	}
+	switch {
+	case long == nil:
+		t.Fatal("Fetch made no waiting pull request")
+	case long.req.Heartbeat <= 0 || long.req.Heartbeat > time.Second:
+		t.Errorf("the waiting pull asks for idle heartbeats every %v, want at most 1s", long.req.Heartbeat)
+	case long.req.Expires <= 0 || long.req.Expires > pullExpiry:
+		t.Errorf("the waiting pull expires after %v, want at most %v", long.req.Expires, pullExpiry)
+	}
+	if waited := returned.Sub(long.at); waited >= long.req.Expires {
+		t.Errorf("Fetch returned %v after its pull was forgotten: at its expiry, not at the missing heartbeats", waited)
+	} else {
+		t.Logf("Fetch returned %v after its pull (expiry %v, heartbeat %v)", waited.Round(time.Millisecond), long.req.Expires, long.req.Heartbeat)
+	}
+}
+
+// startCoreServer starts a NATS server without JetStream.
+func startCoreServer(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
 }
