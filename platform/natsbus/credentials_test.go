@@ -350,3 +350,26 @@ func TestDialerErrorRedactsThePassword(t *testing.T) {
 		t.Errorf("error %v lost its cause", err)
 	}
 }
+
+// A user and password in NATS_URL log in to a server that requires them; a wrong password
+// is refused, and its error does not show it.
+func TestCredentialsUserPasswordInTheURL(t *testing.T) {
+	t.Parallel()
+	ns := startAuthServer(t, &server.Options{Username: "bob", Password: "s3cret"})
+	addr := strings.TrimPrefix(ns.ClientURL(), "nats://")
+	nc, err := dialWith(t, "nats://bob:s3cret@"+addr, Credentials{})
+	if err != nil {
+		t.Fatalf("user and password in the URL: %v", err)
+	}
+	nc.Close()
+	for _, url := range []string{"nats://bob:wrong@" + addr, "nats://" + addr} {
+		nc, err := dialWith(t, url, Credentials{})
+		if err == nil {
+			nc.Close()
+			t.Fatalf("%s: connected", Redact(url))
+		}
+		if strings.Contains(err.Error(), "wrong") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
