@@ -645,3 +645,22 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// KEDA may not scale the calculators to zero: the API is not ready until a calculator has
+// created the lanes' consumers, so on a fresh install no request would come to scale them up.
+func TestChartRefusesCalculatorsScaledToZero(t *testing.T) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]any{"calculator": map[string]any{"keda": map[string]any{"enabled": true, "minReplicas": 0}}}
+	top, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{
+		Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true,
+	}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Render(ch, top); err == nil || !strings.Contains(err.Error(), "calculator.keda.minReplicas") {
+		t.Fatalf("render with calculator.keda.minReplicas=0: %v, want a refusal naming it", err)
+	}
+}
