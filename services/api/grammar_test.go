@@ -293,3 +293,16 @@ func FuzzNegotiate(f *testing.F) {
 		}
 	})
 }
+
+// gzip is sent only where Accept-Encoding allows it, q-values read: "gzip;q=0" refuses it.
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"": false, "gzip": true, "gzip, deflate, br": true, "deflate, GZIP;q=0.5": true, "x-gzip": true,
+		"gzip;q=0": false, "gzip;q=0.000": false, "br": false, "*": true, "*;q=0": false,
+		"gzip;q=0, *": false, "*, gzip;q=0": false, "gzipped": false, "gzip;q=nonsense": false,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}

@@ -98,3 +98,24 @@ func parseQ(v string) int {
 	}
 	return q
 }
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip (RFC 9110 §12.5.3): gzip
+// (or x-gzip) named with a q above 0, or else "*" with a q above 0. "gzip;q=0" refuses it.
+func acceptsGzip(acceptEncoding string) bool {
+	named, star := -1, -1
+	for rest := acceptEncoding; rest != ""; {
+		var clause string
+		clause, rest, _ = strings.Cut(rest, ",")
+		coding, params, _ := strings.Cut(clause, ";")
+		switch coding = strings.TrimSpace(coding); {
+		case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+			named = max(named, qValue(params))
+		case coding == "*":
+			star = qValue(params)
+		}
+	}
+	if named >= 0 {
+		return named > 0
+	}
+	return star > 0
+}

@@ -93,7 +93,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		h["Content-Disposition"] = th.attachment // the browser saves it instead of showing 65 MB in a tab
 	}
 
-	if rng == "" && strings.Contains(req.Header.Get(echo.HeaderAcceptEncoding), "gzip") {
+	if rng == "" && acceptsGzip(req.Header.Get(echo.HeaderAcceptEncoding)) {
 		h["Etag"] = th.etagGzip
 		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, th.etagGzip[0]) {
 			resp.WriteHeader(http.StatusNotModified)
