@@ -128,8 +128,8 @@ func problemOf(t *testing.T, r reply, status int) string {
 		t.Fatalf("Content-Type %q, want application/problem+json (body %q)", ct, r.body)
 	}
 	var p struct {
-		Type, Title, Detail string
-		Status              int
+		Type, Title, Detail, Instance string
+		Status                        int
 	}
 	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, r.body)
@@ -139,6 +139,9 @@ func problemOf(t *testing.T, r reply, status int) string {
 	}
 	if p.Detail == "" || strings.ContainsAny(p.Detail, "\n\r") || len(p.Detail) > 300 {
 		t.Fatalf("detail must be one short line: %q", p.Detail)
+	}
+	if strings.ContainsFunc(p.Instance, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		t.Fatalf("instance %q is not a URI reference as the client sent it", p.Instance)
 	}
 	return p.Detail
 }
@@ -261,6 +264,7 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"bad format", "GET", "/api/v1/factorial/25?format=xml", nil, 400, "json or text"},
 		{"unknown query parameter", "GET", "/api/v1/factorial/25?color=red", nil, 400, "wait"},
 		{"never requested", "GET", "/api/v1/factorial/26", nil, 404, "POST"},
+		{"a control character in the path", "GET", "/api/v1/factorial/5%00%20x", nil, 400, "integer"},
 		{"compressed body", "POST", "/api/v1/factorial", []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, 415, "uncompressed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

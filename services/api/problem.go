@@ -107,7 +107,7 @@ func toProblem(err error) *Problem {
 // writeProblem writes p on w, with its headers.
 func writeProblem(w http.ResponseWriter, req *http.Request, p *Problem) {
 	cp := *p
-	cp.Instance = req.URL.Path
+	cp.Instance = req.URL.EscapedPath() // a URI reference (RFC 9457), as the client sent it
 	body, _ := json.Marshal(cp)
 	h := w.Header()
 	for k, v := range p.header {
