@@ -232,8 +232,11 @@ func TestDecodeChecksEachPayloadsRules(t *testing.T) {
 
 // FuzzDecode feeds hostile payloads to Decode: it must never panic, and whatever it accepts
 // is a request it can encode and read back unchanged, with a number that is not negative.
+// Every payload type is also read by the reference decoder (encoding/json's token reader,
+// which Decode's lexer replaced): both accept the same payloads and read the same values.
 // `make test` runs the seeds; CI fuzzes it for a few seconds.
 func FuzzDecode(f *testing.F) {
+	sum := `"` + strings.Repeat("ab", 32) + `"`
 	for _, seed := range []string{
 		`{"number":5,"requested_at":` + at + `}`,
 		`{}`, `null`, `[]`, `""`, `0`, `{"number":12,"number":13,"requested_at":` + at + `}`,
@@ -243,10 +246,29 @@ func FuzzDecode(f *testing.F) {
 		`{"number":1,"requested_at":` + at + `,"number\u0000":2}`, `{"number":99999999999999999999999}`,
 		`{"number":[[[[[[[[[[1]]]]]]]]]]}`, strings.Repeat("[", 20000), "{\"number\":1,\"requested_at\":\"\xff\xfe\"}",
 		`{"number":1,"requested_at":` + at + `}garbage`, `{"number":1,"requested_at":` + at + `,}`,
+		` { "num\u0062er" : 7 , "requested_at" : ` + at + ` } `, `{"number":01,"requested_at":` + at + `}`,
+		`{"number":1.,"requested_at":` + at + `}`, `{"number":-,"requested_at":` + at + `}`, `{"number":1e+,"requested_at":` + at + `}`,
+		`{"number":true,"requested_at":` + at + `}`, `{"number":nul}`, `{"number" 1}`, `{"number":1 "requested_at":` + at + `}`,
+		`{"requested_at":"2026-11-24T10:00:00\u005A","number":3}`, "{\"number\":1,\"requested_at\":\"a\tb\"}",
+		`{"number":1,"requested_at":"\ud800"}`, `{"number":1,"requested_at":"\x"}`, `{"number":1,"requested_at":"`,
+		`{"number":20,"status":"done","key":"","bucket":"","checksum":` + sum + `,"size":19,"digits":19,"compute_ms":1,` +
+			`"computed_at":` + at + `,"text":"2432902008176640000","created_at":` + at + `}`,
+		`{"number":1,"error":"caf\u00e9 \"quoted\" \\ é","attempts":2,"failed_at":` + at + `}`,
+		`{"number":1,"progress":0.5e0,"at":` + at + `}`, `{"number":1,"cancelled_at":` + at + `}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, v := range []any{&events.Computed{}, &events.Failed{}, &events.Progress{}, &events.Cancelled{}, &events.Requested{}} {
+			ref := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+			err, refErr := events.Decode(data, v), events.ReferenceDecode(data, ref)
+			if (err == nil) != (refErr == nil) {
+				t.Fatalf("%q into %T: Decode says %v, the reference decoder %v", data, v, err, refErr)
+			}
+			if err == nil && !reflect.DeepEqual(v, ref) {
+				t.Fatalf("%q into %T: Decode reads %+v, the reference decoder %+v", data, v, v, ref)
+			}
+		}
 		var r events.Requested
 		if err := events.Decode(data, &r); err != nil {
 			return
@@ -324,5 +346,30 @@ func TestCost(t *testing.T) {
 		if c := events.Cost(tt.n); c < tt.min || c > tt.max {
 			t.Errorf("Cost(%d) = %v, want between %v and %v", tt.n, c, tt.min, tt.max)
 		}
+	}
+}
+
+// BenchmarkDecodeComputed reads a factorial.computed carrying the digits of 10000! (35,660
+// bytes), with Decode and with the reference decoder it replaced.
+func BenchmarkDecodeComputed(b *testing.B) {
+	text := strings.Repeat("1234567890", 3566)
+	data, err := events.Encode(events.Computed{Number: 10000, Status: events.StatusDone, Checksum: strings.Repeat("ab", 32),
+		Size: int64(len(text)), Digits: int64(len(text)), ComputedAt: time.Now().UTC(), Text: text})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range []struct {
+		name   string
+		decode func([]byte, any) error
+	}{{"Decode", events.Decode}, {"reference", events.ReferenceDecode}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				var c events.Computed
+				if err := d.decode(data, &c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
