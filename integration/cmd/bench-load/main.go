@@ -15,7 +15,8 @@
 // The cache entries the distributed API writes to Redis (a key prefix per run) are deleted
 // when its run ends.
 //
-// BENCH_ONLY (a regular expression matched against "<profile> <workload>") picks runs.
+// BENCH_ONLY (a regular expression matched against "<profile> <workload>") picks runs;
+// BENCH_ENV (space-separated NAME=value) adds settings to every process of the service.
 // BENCH_PROFILE=dir profiles each run into dir (see profiler): CPU, block and mutex profiles
 // and execution traces of every process, the CPU time of every process of the machine, the
 // NATS server's, Redis's and PostgreSQL's counters, and each number's time split into phases.
@@ -209,7 +210,7 @@ func measure(ctx context.Context, p profile, w workload, timeout time.Duration, 
 	if err != nil {
 		return load.Result{}, err
 	}
-	svc, err := p.start(dir, w.env)
+	svc, err := p.start(dir, append(strings.Fields(os.Getenv("BENCH_ENV")), w.env...))
 	if err != nil {
 		return load.Result{}, err
 	}
