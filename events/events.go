@@ -53,8 +53,11 @@ const (
 var Lanes = []Lane{LaneSmall, LaneLarge}
 
 // SmallMaxNumber is the largest n of the small lane. Chosen by measurement: the engine
-// computes 20,000! (77,338 digits) in about 2.7 ms on the 2-core development machine, so a
-// batch of small requests takes milliseconds; 30,000! already takes 4.7 ms and 100,000! 23 ms.
+// computes 20,000! (77,338 digits) in under a millisecond, warm, on the 2-core development
+// machine (0.8 to 0.9 ms; 100,000! takes 6 ms), so a batch of 128 small requests takes at
+// most about 110 ms, recorded and announced in chunks of 20 ms as it goes. A higher bound
+// would let one batch hold a small request longer; the results of the small lane also mostly
+// fit their database row (RESULT_ROW_MAX_BYTES, 64 KiB: n up to about 17,800).
 const SmallMaxNumber = 20_000
 
 // LaneOf is the lane of n.
@@ -102,18 +105,46 @@ func ParseRequestedSubject(subject string) (Lane, int64, error) {
 	return Lane(lane), n, nil
 }
 
-// Cost estimates how long the engine takes to compute n! and write its digits: the work
-// grows about like n·log²n (a product tree of NTT multiplications), scaled so that n = 10^6
-// is about 180 ms and n = 10^7 about 2.5 s on the 2-core development machine. It is a pure
-// function, so the API (admission) and the calculators agree on it without talking.
+// Cost estimates how long the engine takes to compute n! and write its digits, on one
+// calculator (the engine uses every core it has): the work grows about like n·log²n (a
+// product tree of NTT multiplications). It is a pure function, so the API (admission) and
+// the calculators agree on it without talking.
+//
+// Calibrated by measurement on the 2-core development machine (AMD EPYC Zen 5, Go 1.26,
+// load average about 3): factorial.Write to io.Discard, warm, the best of 3 runs (2 above
+// 10^7), and factorial.AppendText for n ≤ 20,000, divided by n·log₂²n:
+//
+//	n        time      ns per n·log₂²n
+//	2·10^4   0.89 ms   0.22
+//	10^5     5.8 ms    0.21
+//	10^6     60 ms     0.15
+//	3·10^6   203 ms    0.15
+//	10^7     0.76 s    0.14
+//	3·10^7   2.7 s     0.15
+//	3.5·10^7 9.6 s     0.44
+//	5·10^7   13.8 s    0.42
+//	10^8     32.6 s    0.46
+//
+// From 10^6 to 3·10^7 one coefficient, 0.15 ns, is within 10%; above 3·10^7 the engine's last
+// squarings no longer fit its arena whole and go in blocks, three times slower per unit of
+// work. Small n come out up to a third short, which admission (large requests only) never
+// sees. Storing the digits (streamed while they are computed) and reading them back to verify
+// them add a little (about 0.1 s for the 65.7 MB of 10^7!). Measure again with a loop over
+// factorial.Write when the engine changes.
 func Cost(n int64) time.Duration {
 	if n < 2 {
 		return time.Microsecond
 	}
 	lg := math.Log2(float64(n))
-	ns := 0.46 * float64(n) * lg * lg
+	ns := 0.15 * float64(n) * lg * lg
+	if n > costBlockedAbove {
+		ns *= 3
+	}
 	return max(time.Duration(ns), time.Microsecond)
 }
+
+// costBlockedAbove is where the engine's last squarings start to go in blocks (see Cost).
+const costBlockedAbove = 30_000_000
 
 // StatusDone is the only status a Computed event carries.
 const StatusDone = "done"
