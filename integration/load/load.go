@@ -23,7 +23,7 @@ import (
 type Options struct {
 	Clients int           // clients asking at once
 	Wait    bool          // each POST is followed by GET ?wait until the number is done
-	Retry   bool          // an API that does not answer (restarting) or answers 503 is asked again
+	Retry   bool          // an API that does not answer (restarting) or answers 503 with Retry-After is asked again
 	Timeout time.Duration // the whole run's bound
 	// Posted, when not nil, counts the POSTs answered, as they are: a test injects its faults
 	// at points of the run.
@@ -166,7 +166,7 @@ func Run(ctx context.Context, bases []string, numbers []int64, o Options) Result
 }
 
 // asker makes requests; with retry, an API that does not answer (restarting) or answers 503
-// is asked again, after a pause (503: its Retry-After, at most a second).
+// with Retry-After is asked again, after a pause (503: its Retry-After, at most a second).
 type asker struct {
 	client      *http.Client
 	retry       bool
@@ -197,7 +197,9 @@ func (a *asker) ask(ctx context.Context, method, url, body string) (int, time.Du
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if a.retry && resp.StatusCode == http.StatusServiceUnavailable && ctx.Err() == nil {
+		// A 503 is asked again only as it documents itself, with Retry-After; one without is
+		// an answer (and a failure of the run).
+		if a.retry && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" && ctx.Err() == nil {
 			a.unavailable.Add(1)
 			after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 			pause(ctx, min(time.Duration(max(after, 0))*time.Second, time.Second)+20*time.Millisecond)
