@@ -17,8 +17,8 @@ import (
 	"github.com/factorial-service/factorial/platform/database"
 )
 
-// takeoverN is computed by a calculator killed midway: 10^7! takes the engine a few seconds
-// and has 65,657,060 digits.
+// takeoverN is computed by a calculator killed midway: 10^7! has 65,657,060 digits, and
+// computing, storing and verifying them takes about a second here (the engine alone 0.75 s).
 const (
 	takeoverN      = 10_000_000
 	takeoverDigits = 65_657_060
@@ -75,12 +75,15 @@ func TestTakeoverAfterKill(t *testing.T) {
 	if first.Worker != workerID(victim) {
 		t.Fatalf("the number is claimed by %q, neither calculator (%s, %s)", first.Worker, workerID(calcs[0]), workerID(calcs[1]))
 	}
-	time.Sleep(500 * time.Millisecond) // well into the computation
+	time.Sleep(100 * time.Millisecond) // into the computation, well before its end
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-victim.exited
 	killed := time.Now()
+	if rec, err := records.Get(t.Context(), takeoverN); err != nil || rec.Status != database.StatusComputing || rec.Worker != first.Worker {
+		t.Fatalf("at the kill, the record is %s by %s (%v): the computation was not in flight; make takeoverN larger", rec.Status, rec.Worker, err)
+	}
 	t.Logf("killed %s (%s) while it computed %d!", victim.name, first.Worker, takeoverN)
 
 	var taken database.Record
