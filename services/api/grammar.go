@@ -101,10 +101,10 @@ func checkJSONContentType(v string) string {
 	}
 	for name, value := range params {
 		if name != "charset" {
-			return fmt.Sprintf("Content-Type parameter %q is not supported: send application/json", name)
+			return fmt.Sprintf("Content-Type parameter %s is not supported: send application/json", clip(name))
 		}
 		if !strings.EqualFold(value, "utf-8") {
-			return fmt.Sprintf("charset %q is not supported: send UTF-8 (application/json; charset=utf-8)", value)
+			return fmt.Sprintf("charset %s is not supported: send UTF-8 (application/json; charset=utf-8)", clip(value))
 		}
 	}
 	return ""

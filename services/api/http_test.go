@@ -265,6 +265,8 @@ func TestErrorsAreProblems(t *testing.T) {
 		{"unknown query parameter", "GET", "/api/v1/factorial/25?color=red", nil, 400, "wait"},
 		{"never requested", "GET", "/api/v1/factorial/26", nil, 404, "POST"},
 		{"a control character in the path", "GET", "/api/v1/factorial/5%00%20x", nil, 400, "integer"},
+		{"a Last-Event-ID that is not an id", "GET", "/api/v1/events", []string{"Last-Event-ID", "abc"}, 400, `Last-Event-ID "abc" is not`},
+		{"a huge charset", "POST", "/api/v1/factorial", []string{"Content-Type", "application/json; charset=" + strings.Repeat("x", 5000)}, 415, "…"},
 		{"compressed body", "POST", "/api/v1/factorial", []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, 415, "uncompressed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

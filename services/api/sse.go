@@ -43,7 +43,7 @@ func (s *Service) streamEvents(c echo.Context) error {
 	if v := req.Header.Get("Last-Event-ID"); v != "" {
 		n, err := parseNumber(v)
 		if err != nil {
-			return problem(http.StatusBadRequest, "Last-Event-ID %q is not an id this stream sent (a plain integer)", clip(v))
+			return problem(http.StatusBadRequest, "Last-Event-ID %s is not an id this stream sent (a plain integer)", clip(v))
 		}
 		after, resume = uint64(n), true
 	}
