@@ -51,6 +51,20 @@ func TestStartupErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// The OpenTelemetry variables are read from the process's environment (by the SDK): a bad
+// endpoint is refused the same way, before anything is logged.
+func TestStartupErrorNamesABadOTLPEndpoint(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+	var logs bytes.Buffer
+	err := run(context.Background(), []string{"DATA_DIR=" + t.TempDir(), "HTTP_ADDR=127.0.0.1:0"}, &logs)
+	if err == nil || strings.Count(err.Error(), "OTEL_EXPORTER_OTLP_ENDPOINT") != 1 {
+		t.Fatalf("err = %v, want one naming OTEL_EXPORTER_OTLP_ENDPOINT once", err)
+	}
+	if logs.Len() > 0 {
+		t.Errorf("logged before the error:\n%s", logs.String())
+	}
+}
+
 // A second process on the same DATA_DIR stops at start with one line saying so.
 func TestDataDirIsLocked(t *testing.T) {
 	dir := t.TempDir()
