@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,7 +103,9 @@ func clusterNumbers(count int, offset int64) []int64 {
 // requests are POSTed: POST p99 stays within 1 s throughout, every request is done within
 // 60 s of the kill and computed once, and an api and a calculator started while the node is
 // down come up. Then the stall after a node loss (issue 7.10): an idle calculator whose
-// lane consumer's leader is killed, and then started again, goes on fetching at once.
+// lane consumer's leader is killed, and then started again, goes on fetching at once. Last,
+// readiness without a leader (7.3): two nodes of three killed, /readyz of the api and the
+// calculator answer 503 naming the stream or a consumer, and 200 once the nodes are back.
 func TestClusterLosesANode(t *testing.T) {
 	s := newClusterStack(t)
 	// The stream and a lane consumer of an earlier deployment, with one replica each: the
@@ -264,6 +267,53 @@ func TestClusterLosesANode(t *testing.T) {
 		s.waitDone(t, batch, 20*time.Second, "requests done once the node is back")
 		t.Logf("done %v after the POSTs, with %s back", time.Since(start).Round(time.Millisecond), node.name)
 	}
+
+	// No leader (issue 7.3): with two of the three nodes gone, the stream and its consumers
+	// have no quorum; both processes say so on /readyz, naming the part, and are ready again
+	// once the nodes are back.
+	down := []*natsNode{s.cluster.nodes[0], s.cluster.nodes[1]}
+	for _, node := range down {
+		node.kill(t)
+	}
+	for name, c := range map[string]*client{"api-1": api1Client, "calculator-1": calc1Client} {
+		eventually(t, 30*time.Second, name+" /readyz says JetStream has no leader", func() error {
+			r, err := c.get("/readyz", "")
+			if err != nil {
+				return err
+			}
+			body, _ := decode[map[string]string](r)
+			if r.status != http.StatusServiceUnavailable {
+				return fmt.Errorf("%d %s", r.status, r.body)
+			}
+			if js := body["jetstream"]; !strings.HasPrefix(js, "stream FACTORIAL: ") && !strings.HasPrefix(js, "consumer calculator-") {
+				return fmt.Errorf("jetstream check %q does not name the stream or a consumer", js)
+			}
+			t.Logf("%s /readyz with two nodes down: %s", name, r.body)
+			return nil
+		})
+	}
+	for _, node := range down {
+		node.restart(t)
+	}
+	for name, c := range map[string]*client{"api-1": api1Client, "calculator-1": calc1Client} {
+		eventually(t, 60*time.Second, name+" ready again once the nodes are back", func() error {
+			r, err := c.get("/readyz", "")
+			if err != nil {
+				return err
+			}
+			if r.status != http.StatusOK {
+				return fmt.Errorf("%d %s", r.status, r.body)
+			}
+			return nil
+		})
+	}
+	batch := clusterNumbers(20, 64_001)
+	for _, n := range batch {
+		if r, err := api1Client.post(n); err != nil || r.status != http.StatusAccepted {
+			t.Fatalf("POST %d: %v %d", n, err, r.status)
+		}
+	}
+	s.waitDone(t, batch, 30*time.Second, "requests done once the quorum is back")
 
 	api1Client.http.CloseIdleConnections()
 	api1.stop(t)
