@@ -7,17 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/services/calculator/factorial"
 )
 
 // A stop (SIGTERM cancels the context Start was given) stops taking requests, lets the HTTP
 // requests in flight finish, and only then stops the background work: while a POST whose
 // body is still arriving is in flight, a computation running beside it goes on; the POST is
-// answered; only then is the computation cancelled.
+// answered; only then is the computation cancelled, and its claim released (not counted as
+// an attempt).
 func TestShutdownOrder(t *testing.T) {
 	const blocked = 50_000 // a computation of the large lane
 	var cancelledAt atomic.Int64
@@ -31,7 +34,8 @@ func TestShutdownOrder(t *testing.T) {
 		}
 		return factorial.Write(ctx, n, w, progress)
 	})
-	s := start(t, testConfig(t, t.TempDir()), engine)
+	dir := t.TempDir()
+	s := start(t, testConfig(t, dir), engine)
 	s.post(blocked)
 	select {
 	case <-started:
@@ -94,5 +98,22 @@ func TestShutdownOrder(t *testing.T) {
 	}
 	if time.Unix(0, at).Before(answered.Add(-50 * time.Millisecond)) {
 		t.Fatalf("the computation was cancelled %v before the request in flight was answered", answered.Sub(time.Unix(0, at)))
+	}
+
+	// Its claim was released for another replica, and the stop is not counted as an attempt.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, filepath.Join(dir, "factorial.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rec, err := database.NewFactorials(db).Get(ctx, blocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != database.StatusPending || rec.Worker != "" || rec.Attempts != 0 || rec.Error != "" {
+		t.Fatalf("after the stop, %d is %s by %q, %d attempts, error %q: want released, pending, no attempt counted",
+			blocked, rec.Status, rec.Worker, rec.Attempts, rec.Error)
 	}
 }
