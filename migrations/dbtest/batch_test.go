@@ -16,7 +16,7 @@ import (
 // The batch operations, on a database of their own per backend (Unannounced lists the table).
 func TestFactorialsBatches(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		f := database.NewFactorials(db)
+		f := dbtest.Factorials(db)
 		t.Run("RequestBatch", func(t *testing.T) { testRequestBatch(t, f) })
 		t.Run("ClaimBatch", func(t *testing.T) { testClaimBatch(t, f) })
 		t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, f) })

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,16 +78,48 @@ func EmptyPostgresURL(t testing.TB) string {
 	return u.String()
 }
 
-// Each runs test once per database, as subtests "sqlite" and "postgres", each with a fresh
-// migrated database: for contract suites.
+// Each runs test once per database, as subtests "sqlite", "sqlite-readers" (SQLite whose
+// reads go to read-only connections of their own, database.OpenReader) and "postgres", each
+// with a fresh migrated database: for contract suites, which build their repository with
+// Factorials.
 func Each(t *testing.T, test func(t *testing.T, db *bun.DB)) {
 	t.Helper()
 	for _, b := range []struct {
 		name string
 		open func(testing.TB) *bun.DB
-	}{{"sqlite", SQLite}, {"postgres", Postgres}} {
+	}{{"sqlite", SQLite}, {"sqlite-readers", sqliteWithReaders}, {"postgres", Postgres}} {
 		t.Run(b.name, func(t *testing.T) { test(t, b.open(t)) })
 	}
+}
+
+// readers are the read-only pools of the databases sqliteWithReaders opened.
+var readers sync.Map // *bun.DB -> *bun.DB
+
+// sqliteWithReaders is SQLite with read-only connections beside (see Factorials).
+func sqliteWithReaders(t testing.TB) *bun.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "factorial.db")
+	db := open(t, path)
+	migrate(t, db)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	r, err := database.OpenReader(ctx, path)
+	if err != nil || r == nil {
+		t.Fatalf("dbtest: open the readers of %s: %v", path, err)
+	}
+	readers.Store(db, r)
+	t.Cleanup(func() { readers.Delete(db); _ = r.Close() })
+	return db
+}
+
+// Factorials is the repository over db, reading from its read-only connections when Each
+// opened it with some.
+func Factorials(db *bun.DB) *database.Factorials {
+	f := database.NewFactorials(db)
+	if r, ok := readers.Load(db); ok {
+		f.ReadingFrom(r.(*bun.DB))
+	}
+	return f
 }
 
 // drop removes the database name, closing what is still connected to it.

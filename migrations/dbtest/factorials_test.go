@@ -24,7 +24,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func TestFactorials(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		f := database.NewFactorials(db)
+		f := dbtest.Factorials(db)
 		// Stuck first: it lists the whole table, so it runs before the other cases add rows.
 		t.Run("Stuck", func(t *testing.T) { testStuck(t, f) })
 		t.Run("Request", func(t *testing.T) { testRequest(t, f) })

@@ -14,12 +14,12 @@ import (
 
 // Cancel and List, on SQLite and PostgreSQL.
 func TestCancel(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) { testCancel(t, database.NewFactorials(db)) })
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) { testCancel(t, dbtest.Factorials(db)) })
 }
 
 // List sees a database of its own: only its rows.
 func TestList(t *testing.T) {
-	dbtest.Each(t, func(t *testing.T, db *bun.DB) { testList(t, database.NewFactorials(db)) })
+	dbtest.Each(t, func(t *testing.T, db *bun.DB) { testList(t, dbtest.Factorials(db)) })
 }
 
 // inOrder is the numbers of recs as listed.

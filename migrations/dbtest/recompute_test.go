@@ -18,7 +18,7 @@ import (
 // left alone.
 func TestRecompute(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *bun.DB) {
-		f := database.NewFactorials(db)
+		f := dbtest.Factorials(db)
 		const sum = "5c1f"
 		done := func(t *testing.T) int64 {
 			n := newNumber()

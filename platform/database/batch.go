@@ -105,7 +105,7 @@ func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) 
 		return nil, nil
 	}
 	var recs []Record
-	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials WHERE number IN (?)`, bun.In(ns)).Scan(ctx, &recs)
+	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials WHERE number IN (?)`, bun.In(ns)).Scan(ctx, &recs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get %d factorials: %w", len(ns), err)
 	}
@@ -255,7 +255,7 @@ func (f *Factorials) Unannounced(ctx context.Context, before time.Time, limit in
 		return nil, fmt.Errorf("list unannounced factorials: limit %d is not positive", limit)
 	}
 	var recs []Record
-	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials
+	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials
 		WHERE status = 'done' AND announced_at IS NULL AND computed_at < ?
 		ORDER BY computed_at, number LIMIT ?`, dbTime(before), limit).Scan(ctx, &recs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -289,7 +289,7 @@ func (f *Factorials) QueuedLarge(ctx context.Context, client string) (total time
 		Total int64 `bun:"total"`
 		Mine  int   `bun:"mine"`
 	}
-	err = f.db.NewRaw(`SELECT coalesce(sum(cost_us), 0) AS total,
+	err = f.read.NewRaw(`SELECT coalesce(sum(cost_us), 0) AS total,
 			coalesce(sum(CASE WHEN client = ? THEN 1 ELSE 0 END), 0) AS mine
 		FROM factorials WHERE status IN ('pending', 'computing') AND number > ?`,
 		client, int64(events.SmallMaxNumber)).Scan(ctx, &row)

@@ -309,3 +309,38 @@ func TestPostgresPoolKeepsItsConnections(t *testing.T) {
 		})
 	}
 }
+
+// OpenReader opens read-only connections for a SQLite file, and nothing for an in-memory
+// database (another connection would not see it) or for PostgreSQL (its pool serves reads).
+func TestOpenReader(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := database.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t (i INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO t VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := database.OpenReader(ctx, path)
+	if err != nil || r == nil {
+		t.Fatalf("OpenReader(%s) = %v, %v; want a pool", path, r, err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	var i int
+	if err := r.NewRaw("SELECT i FROM t").Scan(ctx, &i); err != nil || i != 7 {
+		t.Fatalf("read through the reader: %d, %v; want 7", i, err)
+	}
+	if _, err := r.ExecContext(ctx, "INSERT INTO t VALUES (8)"); err == nil {
+		t.Fatal("the reader wrote; want it read-only")
+	}
+	for _, url := range []string{":memory:", "sqlite://:memory:", "postgres://u@127.0.0.1:1/db?sslmode=disable"} {
+		if r, err := database.OpenReader(ctx, url); r != nil || err != nil {
+			t.Errorf("OpenReader(%s) = %v, %v; want nil, nil", url, r, err)
+		}
+	}
+}

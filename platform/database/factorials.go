@@ -89,12 +89,24 @@ var (
 // every state change is one statement, so concurrent callers in any number of processes
 // see each change happen exactly once.
 type Factorials struct {
-	db *bun.DB
+	db   *bun.DB
+	read *bun.DB // where the reads that need not see a write of their own go: db, or OpenReader's
 }
 
 // NewFactorials returns the repository over db, whose schema is migrated.
 func NewFactorials(db *bun.DB) *Factorials {
-	return &Factorials{db: db}
+	return &Factorials{db: db, read: db}
+}
+
+// ReadingFrom sends the repository's reads (Get, GetMany, List, Stuck, Unannounced,
+// QueuedLarge) to r, read-only connections of the same database (OpenReader); writes, and
+// the rows they return, stay on db. A nil r changes nothing. Every write is one statement
+// that commits at once, so a read made after a write has returned sees it.
+func (f *Factorials) ReadingFrom(r *bun.DB) *Factorials {
+	if r != nil {
+		f.read = r
+	}
+	return f
 }
 
 // columns lists every column of Record, for SELECT and RETURNING. Listing them (rather than
@@ -123,7 +135,7 @@ func (f *Factorials) Request(ctx context.Context, n int64, now time.Time) (rec R
 // Get returns the record of n, or an error wrapping ErrNotFound.
 func (f *Factorials) Get(ctx context.Context, n int64) (Record, error) {
 	var rec Record
-	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials WHERE number = ?`, n).Scan(ctx, &rec)
+	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials WHERE number = ?`, n).Scan(ctx, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, fmt.Errorf("get factorial %d: %w", n, ErrNotFound)
 	}
@@ -143,7 +155,7 @@ func (f *Factorials) Stuck(ctx context.Context, pendingBefore, staleBefore time.
 	}
 	var recs []Record
 	pb := dbTime(pendingBefore)
-	err := f.db.NewRaw(`SELECT `+columns+` FROM factorials
+	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials
 		WHERE (status = 'pending' AND requested_at < ? AND (checked_at IS NULL OR checked_at < ?))
 		   OR (status = 'computing' AND (heartbeat_at IS NULL OR heartbeat_at < ?) AND (checked_at IS NULL OR checked_at < ?))
 		ORDER BY CASE WHEN status = 'pending' THEN requested_at ELSE heartbeat_at END, number

@@ -95,7 +95,7 @@ func (f *Factorials) List(ctx context.Context, q ListQuery) ([]Record, error) {
 	query += ` ORDER BY created_at DESC, number DESC LIMIT ?`
 	args = append(args, q.Limit)
 	var recs []Record
-	if err := f.db.NewRaw(query, args...).Scan(ctx, &recs); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := f.read.NewRaw(query, args...).Scan(ctx, &recs); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list factorials: %w", err)
 	}
 	for i := range recs {

@@ -104,12 +104,16 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		}
 		cleanups = append(cleanups, release)
 	}
-	db, err := openDatabase(ctx, cfg)
+	db, reads, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = db.Close() })
 	telemetry.InstrumentDB(db, "factorial")
+	if reads != nil {
+		cleanups = append(cleanups, func() { _ = reads.Close() })
+		telemetry.InstrumentDB(reads, "factorial")
+	}
 
 	if cfg.Storage.Kind == "" || cfg.Storage.Kind == objectstore.KindLocal {
 		if cfg.Storage.LocalDir == "" {
@@ -137,7 +141,7 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 	if engine == nil {
 		engine = calculator.Factorial
 	}
-	records := database.NewFactorials(db)
+	records := database.NewFactorials(db).ReadingFrom(reads)
 	reg := health.NewRegistry()
 	reg.MustRegister(collectors.NewDBStatsCollector(db.DB, "factorial")) // the pool: go_sql_*
 	calc, err := calculator.New(ctx, cfg.Calculator, calculator.Deps{
@@ -227,18 +231,23 @@ func startNATS(cfg Config, log *slog.Logger) (natsbus.Dialer, string, string, fu
 	return ns.Dialer(log), ns.ClientURL(), ns.WatchCommand(), ns.Shutdown, nil
 }
 
-func openDatabase(ctx context.Context, cfg Config) (*bun.DB, error) {
+// openDatabase opens and migrates the database, and for a SQLite file opens its read-only
+// connections too (reads is nil otherwise; see database.OpenReader).
+func openDatabase(ctx context.Context, cfg Config) (db, reads *bun.DB, err error) {
 	url := cfg.DatabaseURL
 	if url == "" {
 		url = filepath.Join(cfg.DataDir, "factorial.db")
 	}
-	db, err := database.Open(ctx, url)
-	if err != nil {
-		return nil, err
+	if db, err = database.Open(ctx, url); err != nil {
+		return nil, nil, err
 	}
 	if err := migrations.Up(ctx, db); err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return db, nil
+	if reads, err = database.OpenReader(ctx, url); err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, reads, nil
 }
