@@ -71,7 +71,7 @@ var workloads = []workload{
 	{name: "tiny 1..3000", numbers: span(1, 3_000), clients: 64},
 	// Issue 8's lanes: while 200 requests of n from 2,000,000 to 3,000,000 are queued or
 	// computing, requests for n up to 20,000 (every 40th, 500 of them) from 8 clients.
-	{name: "small beside 200 large", numbers: every(40, 20_000), clients: 8, large: every(5_000, 995_000, 2_000_000),
+	{name: "small beside 200 large", numbers: every(40, 20_000), clients: 8, large: every(5_000, 1_000_000, 1_995_000),
 		env: []string{"MAX_NUMBER=3000000", "ADMISSION_LARGE_BUDGET=0", "ADMISSION_LARGE_PER_CLIENT=0"}},
 }
 
