@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -32,7 +33,10 @@ type QueueCounter interface {
 // checks of one API replica run one at a time, so a burst cannot overshoot there; replicas
 // checking at the same instant may overshoot by a request each.
 type admission struct {
-	records   QueueCounter
+	records interface {
+		QueueCounter
+		Get(ctx context.Context, n int64) (database.Record, error)
+	}
 	budget    time.Duration // 0: no budget
 	perClient int           // 0: no cap
 
@@ -46,13 +50,22 @@ func (a *admission) active() bool { return a.budget > 0 || a.perClient > 0 }
 // returns the problem to answer. existing is what is known of n (nil when never requested).
 func (a *admission) admit(ctx context.Context, n int64, client string, existing *database.Record,
 	record func() (database.Record, error)) (database.Record, error) {
-	if existing != nil {
-		switch existing.Status {
-		case database.StatusPending, database.StatusComputing, database.StatusDone:
-			return record() // no new work: it changes nothing, and answers with what stands
-		}
+	if existing != nil && noNewWork(existing.Status) {
+		return record() // it changes nothing, and answers with what stands
 	}
 	a.mu.Lock()
+	// Another request may have made n pending while this one waited for its turn (a burst
+	// of POSTs of one number): then this one is no new work either, and records at once,
+	// beside the others, instead of holding the checks of the requests behind it.
+	again, err := a.records.Get(ctx, n)
+	switch {
+	case err == nil && noNewWork(again.Status):
+		a.mu.Unlock()
+		return record()
+	case err != nil && !errors.Is(err, database.ErrNotFound):
+		a.mu.Unlock()
+		return database.Record{}, dbError(n, err)
+	}
 	defer a.mu.Unlock()
 	total, mine, err := a.records.QueuedLarge(ctx, client)
 	if err != nil {
@@ -70,6 +83,12 @@ func (a *admission) admit(ctx context.Context, n int64, client string, existing 
 			roughly(total), roughly(a.budget), events.SmallMaxNumber), retryAfter(total+cost-a.budget))
 	}
 	return record()
+}
+
+// noNewWork reports whether a request for a number in status s makes no new work: it is
+// queued, being computed, or done.
+func noNewWork(s database.Status) bool {
+	return s == database.StatusPending || s == database.StatusComputing || s == database.StatusDone
 }
 
 // roughly is d to a precision a person reads.

@@ -1,14 +1,17 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
 )
 
@@ -90,4 +93,40 @@ func TestAdmissionPerClient(t *testing.T) {
 	wantStatus(t, post(s, 30_003, other), http.StatusAccepted, "another client, the same number")
 	wantStatus(t, post(s, 7, greedy), http.StatusAccepted, "a small request of the limited client")
 	wantStatus(t, post(s, 30_001, greedy), http.StatusAccepted, "a request of its own, asked again")
+}
+
+// slowQueue is the records with a slow count of the large queue, as a loaded database gives.
+type slowQueue struct {
+	*database.Factorials
+	delay time.Duration
+}
+
+func (q slowQueue) QueuedLarge(ctx context.Context, client string) (time.Duration, int, error) {
+	time.Sleep(q.delay)
+	return q.Factorials.QueuedLarge(ctx, client)
+}
+
+// A burst of POSTs of one new large number (a page reloaded by many, a retrying client) is
+// not held to the admission checks one after the other: once the first has made it pending,
+// the others are requests for work already queued. Before, each waited its turn for the
+// checks, and with a database a little slow the last ones ran out of their second and got
+// 503.
+func TestAdmissionBurstOfOneNumber(t *testing.T) {
+	s, _ := newTestService(t, func(c *Config, d *Deps) {
+		c.MaxNumber = 100_000
+		c.LargeBudget, c.LargePerClient = time.Hour, 100
+		d.Records = slowQueue{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 100 * time.Millisecond}
+	})
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for i := range 40 {
+		wg.Go(func() { codes <- post(s, 50_000, fmt.Sprintf("192.0.2.%d:1", i)).Code })
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusAccepted {
+			t.Fatalf("a POST of the number being queued got %d, want 202", code)
+		}
+	}
 }
