@@ -152,8 +152,15 @@ func (r response) json(t testing.TB) map[string]any {
 	return m
 }
 
+// requestTimeout bounds one request of a test (the longest ?wait a test uses is 30 s): a
+// request the service never answers fails its test, naming it, instead of hanging the run.
+const requestTimeout = 2 * time.Minute
+
 func (s *service) do(req *http.Request) response {
 	s.t.Helper()
+	ctx, cancel := context.WithTimeout(req.Context(), requestTimeout)
+	defer cancel()
+	req = req.WithContext(ctx)
 	resp, err := rawTransport.RoundTrip(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

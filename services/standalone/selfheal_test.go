@@ -72,15 +72,17 @@ func (s *service) readyz() (int, map[string]string) {
 
 // The stream or a lane consumer that disappears while the service runs (deleted, or a NATS
 // restarted with an empty store) is recreated within seconds, with no process restarted:
-// /readyz says what is missing meanwhile, every accepted request completes, and a result
-// finished while the stream was gone is announced once it is back.
+// /readyz says what is missing meanwhile, every accepted request completes (one that waited
+// in the stream when it went too), and a result finished while the stream was gone is
+// announced once it is back.
 func TestJetStreamStateHealsItself(t *testing.T) {
 	ns := newNATSOnPort(t)
-	release := make(chan struct{})
+	release, hold := make(chan struct{}), make(chan struct{})
 	engine := newCountingEngine(func(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error) {
-		if n == 30000 {
+		gate := map[uint64]chan struct{}{30000: release, 30001: hold}[n]
+		if gate != nil {
 			select {
-			case <-release:
+			case <-gate:
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			}
@@ -116,13 +118,26 @@ func TestJetStreamStateHealsItself(t *testing.T) {
 		}
 	})
 
-	t.Run("a deleted stream", func(t *testing.T) {
+	t.Run("a deleted stream, with a request waiting in it", func(t *testing.T) {
+		// 30001 holds the large lane's only slot, so 30002 waits in the stream when it goes.
+		s.post(30001)
+		s.waitFor(30001, "computing", func(m map[string]any) bool { return m["status"] == "computing" })
+		s.post(30002)
 		if err := js.DeleteStream(t.Context(), events.Stream); err != nil {
 			t.Fatal(err)
 		}
 		s.post(12)
 		if res := s.waitDone(12); res["factorial_result"] != "479001600" {
 			t.Fatalf("12!: %v", res)
+		}
+		close(hold)
+		for _, n := range []int64{30001, 30002} {
+			if res := s.waitDone(n); res["status"] != "done" {
+				t.Fatalf("%d!: %v", n, res)
+			}
+		}
+		if c := engine.count(30002); c != 1 {
+			t.Errorf("engine ran %d times for 30002, want once", c)
 		}
 	})
 
