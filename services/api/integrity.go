@@ -27,8 +27,9 @@ import (
 // before its trailer) and the connection is closed, so every client sees an incomplete body,
 // never a complete wrong one. An object checked once is trusted for verifiedFor (by its key,
 // checksum and the store's ETag, which changes when the object is rewritten), so Range
-// requests and repeated downloads cost no hashing; a Range request of an object not yet
-// checked reads it whole first.
+// requests and repeated downloads cost no hashing. What cannot be checked on the way is checked
+// whole before anything is answered, and gets the 202 of its recomputation when it does not
+// match: a Range of an object not yet checked, a HEAD, and a text no longer than holdBack.
 
 const (
 	holdBack    = 64 << 10
@@ -113,6 +114,23 @@ func checkAll(obj io.Reader, rec database.Record) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
+}
+
+// checkWhole reads obj to its end and checks it against rec, keeping none of it (an object
+// may be 65 MB).
+func checkWhole(obj io.Reader, rec database.Record) error {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(obj, rec.Size+1))
+	if err != nil {
+		return err
+	}
+	if n != rec.Size {
+		return &corruptError{reason: corruptChecksum, err: fmt.Errorf("%d bytes, the record says %d", n, rec.Size)}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != rec.Checksum {
+		return &corruptError{reason: corruptChecksum, err: fmt.Errorf("SHA-256 %s, the record says %s", got, rec.Checksum)}
+	}
+	return nil
 }
 
 // matches checks data against the record's size and checksum.

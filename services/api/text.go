@@ -47,10 +47,10 @@ var (
 // streamText serves the digits of a done record from the object store (or its row): ETag (their
 // SHA-256), Range and conditional requests through http.ServeContent, gzip when asked for
 // and no range is; th are its headers (nil: made here). The digits are checked against the
-// record on the way (integrity.go): digits found not to match before anything is sent get
-// the 202 of the record sent back to be computed; found not to match while streaming, the
-// response is cut short. A local object already checked goes from the file to the socket in
-// the kernel (sendfile).
+// record (integrity.go): digits found not to match before anything is sent (a Range, a HEAD
+// and a short text are checked whole first) get the 202 of the record sent back to be
+// computed; found not to match while streaming, the response is cut short. A local object
+// already checked goes from the file to the socket in the kernel (sendfile).
 func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeaders, download bool) error {
 	req, resp := c.Request(), c.Response()
 	ctx := req.Context()
@@ -69,12 +69,18 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		return p
 	}
 	verified := s.results.verified.has(rec, info)
-	if _, inRow := obj.(rowDigits); inRow && !verified {
-		// Digits kept in the row are in memory (at most RESULT_ROW_MAX_BYTES): check them
-		// whole before anything is sent, so corrupt ones get the 202 of their recomputation
-		// instead of a body cut short.
-		if _, err := checkAll(obj, rec); err != nil {
-			return s.notServed(c, rec, err)
+	if _, inRow := obj.(rowDigits); !verified && (inRow || rng != "" || req.Method == http.MethodHead || rec.Size <= holdBack) {
+		// Checked whole before any header is set, so digits that do not match get the 202 of
+		// their recomputation (JSON, not cacheable) instead of a 200 or 206 with the record's
+		// ETag: digits kept in a row (in memory), a part (served from the middle, it cannot be
+		// checked on the way), a HEAD (nothing goes on the way), and text no longer than what a
+		// download holds back anyway (nothing would be sent before its end).
+		if err := checkWhole(obj, rec); err != nil {
+			var ce *corruptError
+			if errors.As(err, &ce) {
+				return s.notServed(c, rec, ce)
+			}
+			return storageError(err)
 		}
 		if _, err := obj.Seek(0, io.SeekStart); err != nil {
 			return storageError(err)
@@ -129,24 +135,8 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 	if f, ok := obj.(interface{ File() *os.File }); ok && verified {
 		content = f.File() // to the socket by sendfile
 	}
-	if verified || req.Method == http.MethodHead {
+	if verified {
 		http.ServeContent(w, req, "", th.modTime, content)
-		return nil
-	}
-	if rng != "" {
-		// Part of an object not yet checked: check it whole first, then serve the part.
-		if _, err := checkAll(obj, rec); err != nil {
-			var ce *corruptError
-			if errors.As(err, &ce) {
-				return s.notServed(c, rec, ce)
-			}
-			return storageError(err)
-		}
-		if _, err := obj.Seek(0, io.SeekStart); err != nil {
-			return storageError(err)
-		}
-		s.results.verified.add(rec, info)
-		http.ServeContent(w, req, "", th.modTime, obj)
 		return nil
 	}
 	v := newVerifyingReader(obj, rec)
