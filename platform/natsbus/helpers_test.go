@@ -76,6 +76,7 @@ func sharedBus(t *testing.T) bus {
 	if err != nil {
 		testenv.Unreachable(t, testenv.NATS, err)
 	}
+	keepAccountStore(t, nc)
 	id := strings.ToLower(rand.Text()[:12])
 	b := bus{url: url, topo: topology{
 		stream:    "NATSBUS_TEST_" + id,
@@ -96,6 +97,27 @@ func sharedBus(t *testing.T) bus {
 		}
 	})
 	return b
+}
+
+// keepAccountStore makes sure the shared server's account holds a stream no test deletes.
+// nats-server 2.9 (the machine's) removes an account's store directory when its last stream is
+// deleted, and a stream created by a parallel test at that moment fails with "error creating
+// store for stream" (mkdir …/$G/streams/…: no such file or directory). With one stream that
+// stays, the directory never goes.
+func keepAccountStore(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "NATSBUS_TEST_KEEP", Subjects: []string{"natsbus-test-keep"}, Storage: jetstream.FileStorage, MaxMsgs: 1,
+	})
+	if err != nil {
+		t.Fatalf("keep the account's store: %v", err)
+	}
 }
 
 // dial connects to url with the package's own options, closed at the end of the test.
