@@ -268,6 +268,13 @@ func TestOperationsPage(t *testing.T) {
 		p.ask("99991")
 		p.until("99991! computing", `document.querySelector('#row-99991 .badge')?.textContent === 'computing'
 			&& !document.getElementById('detail-cancel').hidden`)
+		// A row is redrawn at every progress event; its button must stay the same element, or
+		// a click pressed before a redraw and released after it is lost.
+		p.value(`(window.cancelButton = document.querySelector('#row-99991 button[data-action="cancel"]'), window.shownTime = document.querySelector('#row-99991 td:nth-child(4)').textContent)`)
+		p.until("the row redrawn by a progress event", `document.querySelector('#row-99991 td:nth-child(4)').textContent !== window.shownTime`)
+		if kept := p.value(`String(window.cancelButton.isConnected)`); kept != "true" {
+			t.Error("the Cancel button was replaced when its row was redrawn: a click across a redraw would be lost")
+		}
 		p.run("cancelling from the table", chromedp.Click(chromedp.CSS(`#row-99991 button[data-action="cancel"]`)))
 		p.until("99991! cancelled", `document.querySelector('#row-99991 .badge')?.textContent === 'cancelled'
 			&& document.getElementById('detail-status').textContent === 'cancelled'

@@ -162,23 +162,32 @@ function drawRow(item, where) {
   const requested = item.requested_at || item.created_at;
   const when = el('td', { className: 'when', textContent: ago(requested), title: requested || '' });
   when.dataset.at = requested || '';
-  const actions = el('td', { className: 'actions' });
-  if (RUNNING.has(item.status) && state.listed) {
-    actions.append(el('button', { type: 'button', className: 'danger small', textContent: 'Cancel', title: `cancel ${n}!` }));
-    actions.lastChild.dataset.action = 'cancel';
-  } else if (item.status === 'failed' || item.status === 'cancelled') {
-    actions.append(el('button', { type: 'button', className: 'small', textContent: 'Retry', title: `compute ${n}! again` }));
-    actions.lastChild.dataset.action = 'retry';
-  }
-  tr.replaceChildren(
+  const cells = [
     el('td', { className: 'num' }, link),
     status,
     progress,
     el('td', { className: 'num', textContent: computeTime(item) }),
     el('td', { className: 'num', textContent: item.digits ? fmt.format(item.digits) : '' }),
     when,
-    actions,
-  );
+  ];
+  // The actions cell stays while its action does: a row is redrawn on every progress event,
+  // and a click whose press and release fell on either side of a redraw would be lost.
+  const action = RUNNING.has(item.status) && state.listed ? 'cancel'
+    : item.status === 'failed' || item.status === 'cancelled' ? 'retry' : '';
+  let actions = tr.querySelector(':scope > td.actions');
+  if (!actions || actions.dataset.action !== action) {
+    actions = el('td', { className: 'actions' });
+    actions.dataset.action = action;
+    if (action === 'cancel') {
+      actions.append(el('button', { type: 'button', className: 'danger small', textContent: 'Cancel', title: `cancel ${n}!` }));
+    } else if (action === 'retry') {
+      actions.append(el('button', { type: 'button', className: 'small', textContent: 'Retry', title: `compute ${n}! again` }));
+    }
+    if (action) actions.lastChild.dataset.action = action;
+  }
+  for (const c of [...tr.children]) if (c !== actions) c.remove();
+  if (actions.parentNode === tr) actions.before(...cells);
+  else tr.append(...cells, actions);
   $('empty').hidden = $('rows').childElementCount > 0;
 }
 
