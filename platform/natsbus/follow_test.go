@@ -131,9 +131,7 @@ func TestFollowerFollowsARecreatedStream(t *testing.T) {
 		if err := js.DeleteStream(t.Context(), b.topo.stream); err != nil {
 			t.Fatal(err)
 		}
-		if err := sup.Check(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		recheck(t, sup, "check after the stream was deleted")
 		publish(t, pub, b.subject("computed"), "c2")
 		r.waitFor(t, 10*time.Second, "c1", "c2")
 	})

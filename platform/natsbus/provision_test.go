@@ -133,9 +133,7 @@ func TestSupervisorRecreatesWhatVanished(t *testing.T) {
 		if _, err := js.Publish(t.Context(), b.requestSubject(4), []byte("request")); err != nil {
 			t.Fatal(err)
 		}
-		if err := sup.Check(t.Context()); err != nil {
-			t.Fatalf("check after the consumer was deleted: %v", err)
-		}
+		recheck(t, sup, "check after the consumer was deleted")
 		c, err := js.Consumer(t.Context(), b.topo.stream, events.LaneSmall.Durable())
 		if err != nil {
 			t.Fatalf("the consumer was not recreated: %v", err)
@@ -148,20 +146,32 @@ func TestSupervisorRecreatesWhatVanished(t *testing.T) {
 		if err := js.DeleteStream(t.Context(), b.topo.stream); err != nil {
 			t.Fatal(err)
 		}
-		if err := sup.Check(t.Context()); err != nil {
-			t.Fatalf("check after the stream was deleted: %v", err)
-		}
+		recheck(t, sup, "check after the stream was deleted")
 		checkProvisioned(t, js, b.topo, time.Minute, 16)
 		ack, err := js.Publish(t.Context(), b.requestSubject(9), []byte("after"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ack.Sequence != 1 {
+			t.Errorf("the first message on the new stream has sequence %d, want 1", ack.Sequence)
+		}
+		// The server counts a consumer's pending messages as the stream tells it of them, a
+		// moment after the publish is acknowledged: ask until it has.
 		c, err = js.Consumer(t.Context(), b.topo.stream, events.LaneSmall.Durable())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info := c.CachedInfo(); info.NumPending != 1 || ack.Sequence != 1 {
-			t.Errorf("on the new stream: %d pending, sequence %d, want the one new message at 1", info.NumPending, ack.Sequence)
+		var pending uint64
+		waitFor(t, 5*time.Second, "the new consumer does not count the new message as pending", func() bool {
+			info, err := c.Info(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending = info.NumPending
+			return pending >= 1
+		})
+		if pending != 1 {
+			t.Errorf("on the new stream: %d pending, want the one new message", pending)
 		}
 	})
 }

@@ -134,9 +134,7 @@ func TestWorkerReadinessFollowsItsConsumer(t *testing.T) {
 	if err := w.Ready(t.Context()); !strings.HasPrefix(err.Error(), "consumer calculator-small: cannot fetch") {
 		t.Errorf("Ready = %q", err)
 	}
-	if err := sup.Check(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	recheck(t, sup, "check after the consumer was deleted")
 	if _, err := js.Publish(t.Context(), b.requestSubject(3), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
