@@ -55,7 +55,7 @@ var Lanes = []Lane{LaneSmall, LaneLarge}
 // SmallMaxNumber is the largest n of the small lane. Chosen by measurement: the engine
 // computes 20,000! (77,338 digits) in under a millisecond, warm, on the 2-core development
 // machine (0.8 to 0.9 ms; 100,000! takes 6 ms), so a batch of 128 small requests takes at
-// most about 110 ms, recorded and announced in chunks of 20 ms as it goes. A higher bound
+// most about 110 ms, each result recorded and announced as it goes. A higher bound
 // would let one batch hold a small request longer; the results of the small lane also mostly
 // fit their database row (RESULT_ROW_MAX_BYTES, 64 KiB: n up to about 17,800).
 const SmallMaxNumber = 20_000
