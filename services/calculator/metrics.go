@@ -47,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.reconciled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "factorial_calculator_reconciled_total",
-		Help: "What the reconciler did: republished (a request JetStream had lost), held (a stuck request JetStream still holds: nothing published), announced (a result whose factorial.computed was owed).",
+		Help: "What the reconciler did: republished (a request JetStream had lost), held (a stuck request JetStream still holds: nothing published), announced (a result whose factorial.computed was owed), recomputed (a result owed its announcement whose digits in the row no longer match it: sent back to be computed).",
 	}, []string{"action"})
 	m.publishFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "factorial_calculator_publish_failures_total",
@@ -57,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, e := range published {
 		m.publishFailures.WithLabelValues(e)
 	}
-	for _, action := range []string{"republished", "held", "announced"} {
+	for _, action := range []string{"republished", "held", "announced", "recomputed"} {
 		m.reconciled.WithLabelValues(action)
 	}
 	for _, lane := range events.Lanes {

@@ -2,6 +2,8 @@ package calculator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,6 +20,7 @@ type StuckRecords interface {
 	Checked(ctx context.Context, ns []int64, now time.Time) error
 	Unannounced(ctx context.Context, before time.Time, limit int) ([]database.Record, error)
 	MarkAnnounced(ctx context.Context, ns []int64, now time.Time) error
+	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
 }
 
 // RequestLookup tells a request JetStream still holds from one it has lost
@@ -103,6 +106,13 @@ func (r *reconciler) announce(ctx context.Context) (int, error) {
 	}
 	msgs := make([]natsbus.Msg, 0, len(owed))
 	for _, rec := range owed {
+		if rec.Text != "" && !textMatches(rec) {
+			// The digits in the row no longer match it (a bad disk, a stray UPDATE). The API
+			// caches an event's digits as they come: they are not announced, they are
+			// computed again.
+			r.recompute(ctx, rec)
+			continue
+		}
 		if m, err := computedMsg(rec); err == nil {
 			msgs = append(msgs, m)
 		}
@@ -280,4 +290,34 @@ func (a *announcer) flush(ctx context.Context) {
 	if err := a.records.MarkAnnounced(ctx, ns, a.now()); err != nil && ctx.Err() == nil {
 		a.log.Warn("record announcements; the reconciler will announce them again", "count", len(ns), "err", err)
 	}
+}
+
+// recompute sends a done record whose digits in the row do not match it back to be computed,
+// and publishes its request (if that fails, a later pass republishes it as lost).
+func (r *reconciler) recompute(ctx context.Context, rec database.Record) {
+	fresh, reset, err := r.records.Recompute(ctx, rec.Number, rec.Checksum,
+		"the stored result did not match its checksum; computing it again", r.now())
+	if err != nil {
+		r.log.Warn("send back a result whose digits do not match it", "number", rec.Number, "err", err)
+		return
+	}
+	if !reset {
+		return
+	}
+	r.metrics.reconciled.WithLabelValues("recomputed").Inc()
+	r.log.Error("the digits in the row do not match their checksum: not announced, computing them again", "number", rec.Number)
+	payload, err := events.Encode(events.Requested{Number: fresh.Number, RequestedAt: fresh.RequestedAt.UTC()})
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	_, _ = r.pub.PublishAll(pctx, []natsbus.Msg{{Subject: events.RequestedSubject(fresh.Number), Data: payload,
+		ID: fmt.Sprintf("requested/%d/recompute/%s", fresh.Number, rec.Checksum[:min(16, len(rec.Checksum))])}})
+}
+
+// textMatches reports whether the digits in rec's row match its size and checksum.
+func textMatches(rec database.Record) bool {
+	sum := sha256.Sum256([]byte(rec.Text))
+	return int64(len(rec.Text)) == rec.Size && hex.EncodeToString(sum[:]) == rec.Checksum
 }
