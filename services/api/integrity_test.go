@@ -222,6 +222,44 @@ func TestCorruptRowDigitsAreNotServed(t *testing.T) {
 		}
 	})
 
+	t.Run("a row changed after its digits were checked is checked again", func(t *testing.T) {
+		// No cache of this process's own (LOCAL_CACHE_BYTES=0, or its entry evicted): a text
+		// download reads the row again each time. Its digits were checked once, then changed;
+		// the check of the old text must not pass the new one as checked.
+		db := dbtest.SQLite(t)
+		g := newFixture(t, func(c *Config, d *Deps) { d.Records = database.NewFactorials(db); c.LocalCacheBytes = 0 })
+		g.records = database.NewFactorials(db)
+		ctx, now := context.Background(), time.Now()
+		text := digits(800)
+		if _, _, err := g.records.Request(ctx, 800, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := g.records.Claim(ctx, 800, "test", now, now); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		sum := sha256.Sum256([]byte(text))
+		if _, err := g.records.Complete(ctx, 800, "test", database.Result{
+			Text: text, Checksum: hex.EncodeToString(sum[:]), Size: int64(len(text)), Digits: int64(len(text)),
+		}, now); err != nil {
+			t.Fatal(err)
+		}
+		if r := g.do(http.MethodGet, "/api/v1/factorial/800?format=text", ""); r.status != http.StatusOK || r.body != text {
+			t.Fatalf("sound digits: %d, %d bytes", r.status, len(r.body))
+		}
+		bad := []byte(text)
+		bad[len(bad)/2] = '0' + (bad[len(bad)/2]-'0'+1)%10
+		if _, err := db.NewRaw(`UPDATE factorials SET result_text = ? WHERE number = ?`, string(bad), 800).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := g.do(http.MethodGet, "/api/v1/factorial/800?format=text", "")
+		if r.status != http.StatusAccepted || strings.Contains(r.body, text[:40]) || strings.Contains(r.body, string(bad[:40])) {
+			t.Fatalf("got %d %.120s", r.status, r.body)
+		}
+		if got := g.metric(counted); got != "1" {
+			t.Fatalf("%s = %q, want 1", counted, got)
+		}
+	})
+
 	t.Run("a text download answers 202 and sends it back", func(t *testing.T) {
 		text := inRow(700)
 		if r := f.do(http.MethodGet, "/api/v1/factorial/metadata/700", ""); r.status != http.StatusOK {
