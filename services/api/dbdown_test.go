@@ -32,7 +32,11 @@ func TestDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	f := newFixture(t, func(_ *Config, d *Deps) { d.Records = database.NewFactorials(db) })
+	f := newFixture(t, func(c *Config, d *Deps) {
+		d.Records = database.NewFactorials(db)
+		// A large request goes through admission control, which reads the database first.
+		c.MaxNumber, c.LargeBudget, c.LargePerClient = 100_000, time.Hour, 100
+	})
 
 	digits := f.done(7)
 	f.pending(8)
@@ -50,6 +54,7 @@ func TestDatabaseDown(t *testing.T) {
 			{http.MethodGet, "/api/v1/factorial/metadata/8", ""},
 			{http.MethodGet, "/api/v1/factorial/9", ""},
 			{http.MethodPost, "/api/v1/factorial", `{"number": 9}`},
+			{http.MethodPost, "/api/v1/factorial", `{"number": 50000}`},
 		} {
 			start := time.Now()
 			r := f.do(c.method, c.target, c.body, "Content-Type", "application/json")
