@@ -126,7 +126,13 @@ func (f *Follower) follow(ctx context.Context, pos *position) error {
 	}
 	f.set(nil)
 
-	// Stop the iterator when ctx ends or the stream is replaced: Next then returns.
+	// Stop the iterator when ctx ends or the stream is replaced: Next then returns. It.Stop
+	// alone is not enough: when it comes while nats.go recreates the ordered consumer (after
+	// a reconnect or a gap), it stops the old pull subscription and the new one is installed
+	// after it, unstopped, so Next would wait on it for ever (the API's shutdown hung so in
+	// TestJetStreamStateHealsItself). Next's context ends the wait whatever the iterator holds.
+	nextCtx, endNext := context.WithCancel(ctx)
+	defer endNext()
 	var (
 		stopMu  sync.Mutex
 		stopErr error
@@ -137,6 +143,7 @@ func (f *Follower) follow(ctx context.Context, pos *position) error {
 		defer stopMu.Unlock()
 		if !stopped {
 			stopped, stopErr = true, err
+			endNext()
 			it.Stop()
 		}
 	}
@@ -155,7 +162,7 @@ func (f *Follower) follow(ctx context.Context, pos *position) error {
 	wg.Go(func() { f.watch(watchCtx, pos.created, stop) })
 
 	for {
-		msg, err := it.Next()
+		msg, err := it.Next(jetstream.NextContext(nextCtx))
 		if err != nil {
 			if stopErr := why(); stopErr != nil {
 				return stopErr
