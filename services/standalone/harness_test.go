@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -78,12 +79,26 @@ func start(t testing.TB, cfg standalone.Config, engine *countingEngine) *service
 	return s
 }
 
+// shutdownTimeout bounds a service's shutdown in a test (its requests in flight get
+// serve.ShutdownTimeout): a service that never stops fails its test with the goroutines that
+// hold it, instead of hanging the run to go test's timeout.
+const shutdownTimeout = time.Minute
+
 // shutdown stops the service and waits for it; safe to call twice.
 func (s *service) shutdown() {
 	s.once.Do(func() {
 		s.stop()
-		if err := s.app.Wait(); err != nil {
-			s.t.Errorf("service stopped with: %v", err)
+		stopped := make(chan error, 1)
+		go func() { stopped <- s.app.Wait() }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				s.t.Errorf("service stopped with: %v", err)
+			}
+		case <-time.After(shutdownTimeout):
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			s.t.Errorf("the service did not stop within %v of its cancel; goroutines:\n%s", shutdownTimeout, stacks.String())
 		}
 	})
 }
