@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -404,6 +405,11 @@ func describe(err error) string {
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
+		// JetStream's own words ("consumer config replica count exceeds parent stream"), unless
+		// they carry the server's error text (a store failure names a file on its host).
+		if strings.ContainsAny(apiErr.Description, "/\\") {
+			return fmt.Sprintf("JetStream error %d", apiErr.ErrorCode)
+		}
 		return apiErr.Description
 	}
 	return "unavailable"
