@@ -102,6 +102,9 @@ func TestJetStreamStateHealsItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The store of the NATS restarted empty below: the test's, not the subtest's, since the
+	// server outlives the subtest (a subtest's TempDir is removed while it writes there).
+	emptyStore := t.TempDir()
 	s.post(10)
 	s.waitDone(10)
 
@@ -160,7 +163,7 @@ func TestJetStreamStateHealsItself(t *testing.T) {
 		close(release) // 30000! is finished while the stream is gone: its announcement is owed
 		s.waitFor(30000, "done", func(m map[string]any) bool { return m["status"] == "done" })
 
-		ns.start(t.TempDir())
+		ns.start(emptyStore)
 		watcher, err := nats.Connect(ns.url())
 		if err != nil {
 			t.Fatal(err)
