@@ -94,6 +94,94 @@ func TestRequestBatchErrorsAndLeavers(t *testing.T) {
 	wg.Wait()
 }
 
+// countingReader is the real repository, counting its reads and slowed down as a loaded
+// database would be.
+type countingReader struct {
+	*database.Factorials
+	calls atomic.Int32
+	delay time.Duration
+	err   error
+}
+
+func (c *countingReader) GetMany(ctx context.Context, ns []int64) ([]database.Record, error) {
+	c.calls.Add(1)
+	time.Sleep(c.delay)
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.Factorials.GetMany(ctx, ns)
+}
+
+// Many concurrent reads are answered by a few statements, each with its own record (or not
+// found, as Get says it); a read alone is one statement at once.
+func TestConcurrentReadsShareStatements(t *testing.T) {
+	records := database.NewFactorials(dbtest.SQLite(t))
+	var reqs []database.NewRequest
+	for n := range int64(100) {
+		reqs = append(reqs, database.NewRequest{Number: n})
+	}
+	if _, err := records.RequestBatch(t.Context(), reqs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rd := &countingReader{Factorials: records, delay: 20 * time.Millisecond}
+	b := &readBatcher{records: rd}
+
+	start := time.Now()
+	if rec, err := b.get(t.Context(), 7); err != nil || rec.Number != 7 {
+		t.Fatalf("read alone: %+v %v", rec, err)
+	}
+	if took := time.Since(start); took > 15*rd.delay {
+		t.Errorf("a read alone took %v", took)
+	}
+
+	rd.calls.Store(0)
+	const clients = 300
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			n := int64(i % 150) // 100 to 149 were never requested
+			rec, err := b.get(t.Context(), n)
+			switch {
+			case n >= 100 && !errors.Is(err, database.ErrNotFound):
+				t.Errorf("read %d, never requested: %+v %v, want not found", n, rec, err)
+			case n < 100 && (err != nil || rec.Number != n || rec.Status != database.StatusPending):
+				t.Errorf("read %d: %+v %v", n, rec, err)
+			}
+		})
+	}
+	wg.Wait()
+	if calls := rd.calls.Load(); calls > clients/10 {
+		t.Errorf("%d statements for %d concurrent reads, want them shared", calls, clients)
+	}
+	t.Logf("%d reads in %d statements", clients, rd.calls.Load())
+}
+
+// A failed read fails every request in it with the database's error; a caller that leaves
+// does not wait for the statement.
+func TestReadBatchErrorsAndLeavers(t *testing.T) {
+	boom := errors.New("database is down")
+	rd := &countingReader{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 300 * time.Millisecond, err: boom}
+	b := &readBatcher{records: rd}
+	var wg sync.WaitGroup
+	for n := range int64(10) {
+		wg.Go(func() {
+			if _, err := b.get(t.Context(), n); !errors.Is(err, boom) {
+				t.Errorf("read %d: %v, want the database's error", n, err)
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := b.get(ctx, 99); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a caller whose deadline passes: %v", err)
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("the caller waited %v past its deadline", took)
+	}
+	wg.Wait()
+}
+
 func TestClientID(t *testing.T) {
 	r := httptest.NewRequest("POST", "/api/v1/factorial", nil)
 	r.RemoteAddr = "192.0.2.7:51234"

@@ -537,6 +537,11 @@ func (c *countingRecords) Get(ctx context.Context, n int64) (database.Record, er
 	return c.Factorials.Get(ctx, n)
 }
 
+func (c *countingRecords) GetMany(ctx context.Context, ns []int64) ([]database.Record, error) {
+	c.gets.Add(1)
+	return c.Factorials.GetMany(ctx, ns)
+}
+
 // countingStore counts opens of stored objects.
 type countingStore struct {
 	*objectstore.Memory

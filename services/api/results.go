@@ -23,6 +23,7 @@ import (
 // Records is the API's view of the request records.
 type Records interface {
 	RequestRecorder
+	RecordReader
 	QueueCounter
 	Get(ctx context.Context, n int64) (database.Record, error)
 	Recompute(ctx context.Context, n int64, checksum, reason string, now time.Time) (database.Record, bool, error)
@@ -68,6 +69,7 @@ type results struct {
 	store     ResultReader
 	cache     Cache
 	batcher   *requestBatcher
+	reader    *readBatcher
 	writer    *cacheWriter
 	admission *admission
 	publisher *requestPublisher
@@ -176,11 +178,12 @@ func (r *results) row(ctx context.Context, n int64) (database.Record, error) {
 	return rec, err
 }
 
-// record reads the record of n, waiting at most dbWait for the database.
+// record reads the record of n (with the reads of other requests at the same time, in one
+// statement), waiting at most dbWait for the database.
 func (r *results) record(ctx context.Context, n int64) (database.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, dbWait)
 	defer cancel()
-	rec, err := r.records.Get(ctx, n)
+	rec, err := r.reader.get(ctx, n)
 	if err != nil {
 		return database.Record{}, dbError(n, err)
 	}
