@@ -3,7 +3,11 @@ package cache_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,4 +157,96 @@ func TestRedisPingFailsWhenDown(t *testing.T) {
 	if _, err := c.Get(ctx, "k"); err == nil || strings.Contains(err.Error(), cache.ErrMiss.Error()) {
 		t.Errorf("Get = %v, want a connection error, not a miss", err)
 	}
+}
+
+// roundTrips counts what a client sends: commands alone and pipelines.
+type roundTrips struct{ single, pipelines, piped atomic.Int32 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.single.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.pipelines.Add(1)
+		c.piped.Add(int32(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// Many callers at once share round trips (pipelines), and each gets its own answer: its
+// value, or a miss. A command alone is sent alone, at once.
+func TestRedisSharesRoundTrips(t *testing.T) {
+	mr := miniredis.RunT(t)
+	// Each round trip takes 5 ms more, as a loaded Redis would: callers arrive while it runs.
+	slow := &slowDialer{delay: 5 * time.Millisecond}
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr(), Dialer: slow.dial, PoolSize: 1})
+	t.Cleanup(func() { _ = client.Close() })
+	ctx := t.Context()
+	if err := client.Ping(ctx).Err(); err != nil { // the connection's own hand-shake, not counted
+		t.Fatal(err)
+	}
+	counts := &roundTrips{}
+	client.AddHook(counts)
+	c := cache.NewRedis(client, testPrefix())
+
+	if err := c.Set(ctx, "alone", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get(ctx, "alone"); err != nil || string(got) != "1" {
+		t.Fatalf("get alone: %q %v", got, err)
+	}
+	if counts.single.Load() != 2 || counts.pipelines.Load() != 0 {
+		t.Fatalf("two commands one after the other: %d alone, %d pipelines; want 2 alone", counts.single.Load(), counts.pipelines.Load())
+	}
+
+	const callers = 400
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			key, value := fmt.Sprintf("k%d", i), fmt.Sprintf("value of %d", i)
+			if err := c.Set(ctx, key, []byte(value), time.Minute); err != nil {
+				t.Errorf("set %s: %v", key, err)
+				return
+			}
+			if got, err := c.Get(ctx, key); err != nil || string(got) != value {
+				t.Errorf("get %s: %q %v, want %q", key, got, err, value)
+			}
+			if _, err := c.Get(ctx, key+"-never-set"); err != cache.ErrMiss {
+				t.Errorf("get of a key never set: %v, want ErrMiss", err)
+			}
+		})
+	}
+	wg.Wait()
+	trips := counts.single.Load() - 2 + counts.pipelines.Load()
+	t.Logf("%d commands in %d round trips (%d pipelines of %d commands)", 3*callers, trips, counts.pipelines.Load(), counts.piped.Load())
+	if trips > 3*callers/10 {
+		t.Errorf("%d round trips for %d concurrent commands, want them shared", trips, 3*callers)
+	}
+}
+
+// slowDialer makes connections whose every read waits delay first.
+type slowDialer struct{ delay time.Duration }
+
+func (d *slowDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return slowConn{conn, d.delay}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Read(p []byte) (int, error) {
+	time.Sleep(c.delay)
+	return c.Conn.Read(p)
 }
