@@ -16,11 +16,52 @@ import (
 
 // Encode marshals an event payload.
 func Encode(v any) ([]byte, error) {
+	if c, ok := v.(Computed); ok && len(c.Text) >= minSplice && digitsOnly(c.Text) {
+		return encodeWithText(c)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}
 	return b, nil
+}
+
+// minSplice is the length of text from which encodeWithText is worth it.
+const minSplice = 256
+
+// encodeWithText encodes a factorial.computed whose text is all digits as json.Marshal
+// does, byte for byte, but copies the digits in once: encoding/json looks at each byte of a
+// string for what to escape, and digits have nothing to escape (tens of microseconds for the
+// 35,660 digits of 10,000!, on the way of every small result). The rest is encoded with a
+// one-digit text, which the digits then replace: `"text":"0"` appears only there, since a
+// quote inside any other string is escaped.
+func encodeWithText(c Computed) ([]byte, error) {
+	text := c.Text
+	c.Text = "0"
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	const pattern = `"text":"0"`
+	i := bytes.Index(b, []byte(pattern))
+	if i < 0 {
+		return nil, errors.New("encode event: no text in the encoded factorial.computed")
+	}
+	at := i + len(pattern) - 2 // the placeholder digit
+	out := make([]byte, 0, len(b)-1+len(text))
+	out = append(out, b[:at]...)
+	out = append(out, text...)
+	return append(out, b[at+1:]...), nil
+}
+
+// digitsOnly reports whether s is made of the digits 0 to 9 only.
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i]-'0' > 9 {
+			return false
+		}
+	}
+	return true
 }
 
 // Decode unmarshals an event payload into v, a pointer to one of the payload structs, and

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -373,6 +374,37 @@ func BenchmarkDecodeComputed(b *testing.B) {
 				if err := d.decode(data, &c); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// A factorial.computed with the digits in it is encoded exactly as encoding/json encodes it
+// (the digits are copied in, not escaped byte by byte), and decodes to what was encoded;
+// text that is not all digits goes through encoding/json as ever.
+func TestEncodeComputedWithDigits(t *testing.T) {
+	at := time.Date(2026, 11, 26, 16, 0, 0, 123456000, time.UTC)
+	digits := strings.Repeat("0123456789", 3566)
+	for name, c := range map[string]events.Computed{
+		"digits": {Number: 10000, Status: events.StatusDone, Checksum: "ab", Size: int64(len(digits)), Digits: int64(len(digits)),
+			ComputedAt: at, CreatedAt: &at, Text: digits},
+		"a key that looks like the pattern": {Number: 7, Status: events.StatusDone, Key: `"text":"0"`, ComputedAt: at, Text: digits, Size: int64(len(digits))},
+		"no created_at":                     {Number: 8, Status: events.StatusDone, ComputedAt: at, Text: digits, Size: int64(len(digits))},
+		"not digits":                        {Number: 9, Status: events.StatusDone, ComputedAt: at, Text: strings.Repeat("12\"<\n", 100), Size: 500},
+		"short":                             {Number: 5, Status: events.StatusDone, ComputedAt: at, Text: "120", Size: 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := events.Encode(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(c)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Encode differs from encoding/json:\n got %.200s\nwant %.200s", got, want)
+			}
+			var back events.Computed
+			if err := json.Unmarshal(got, &back); err != nil || back.Text != c.Text || back.Key != c.Key {
+				t.Fatalf("decoded back: %v, text equal %v", err, back.Text == c.Text)
 			}
 		})
 	}

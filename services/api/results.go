@@ -223,7 +223,15 @@ func (r *results) fill(ctx context.Context, res result) {
 	if res.Record.Size > r.cacheMax {
 		res.Text = nil
 	}
-	data, err := json.Marshal(res)
+	var (
+		data []byte
+		err  error
+	)
+	if res.Text != nil {
+		data, err = marshalDigits(&res, &res.Text, "text", *res.Text)
+	} else {
+		data, err = json.Marshal(res)
+	}
 	if err != nil {
 		return
 	}
