@@ -57,6 +57,10 @@ func TestCollectorReportsTheBacklog(t *testing.T) {
 	if _, err := js.Publish(t.Context(), b.requestSubject(events.SmallMaxNumber+1), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
+	// JetStream counts a consumer's pending messages a moment after it stored them: the
+	// scrapes below report them once it has.
+	waitPending(t, js, b, events.LaneSmall, 5)
+	waitPending(t, js, b, events.LaneLarge, 1)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(newJS(t, dial(t, b.url, "metrics")), b.topo, 500*time.Millisecond))
 
@@ -82,14 +86,18 @@ func TestCollectorReportsTheBacklog(t *testing.T) {
 			got["factorial_jetstream_consumer_pending/"+small], got["factorial_jetstream_consumer_ack_pending/"+small])
 	}
 	// Given back and delivered again, they are redelivered; a pull request that waits on the
-	// large lane is counted there.
+	// large lane is counted there. A nak is a publish the server takes a moment later, and
+	// until then the next fetch gets the messages not delivered yet: nak as a request, which
+	// the server answers once it has taken the nak (what Msg.DoubleAck is to an ack).
+	nc := dial(t, b.url, "nak")
 	for _, m := range msgs {
-		if err := m.Nak(); err != nil {
+		if _, err := nc.Request(m.Reply(), []byte("-NAK"), 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if again, err := newTestWorker(t, b, events.LaneSmall).Fetch(t.Context(), 2); err != nil || len(again) != 2 {
-		t.Fatalf("fetch again: %d, %v", len(again), err)
+	again, err := newTestWorker(t, b, events.LaneSmall).Fetch(t.Context(), 2)
+	if err != nil || len(again) != 2 || again[0].Subject() != msgs[0].Subject() || again[1].Subject() != msgs[1].Subject() {
+		t.Fatalf("fetch again: %d, %v; want the 2 given back", len(again), err)
 	}
 	largeWorker := newTestWorker(t, b, events.LaneLarge)
 	if _, err := largeWorker.Fetch(t.Context(), 1); err != nil { // the one large request
