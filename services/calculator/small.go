@@ -118,41 +118,60 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 }
 
 // smallRecorder records the results of a small-lane batch as they are computed, beside the
-// computing: whenever it is idle it takes everything computed so far and finishes it
-// (finishSmall: one statement, the announcements published together, the acks). The first
-// result of a batch is recorded as soon as it is computed, and while a statement runs the
-// next results gather for the following one (group commit), so no result waits for a
-// window, and none waits for the database round trips of the results before it: they
-// overlap with the computing. (Before, the batch was computed in chunks of 20 ms, each
-// recorded and announced before the next was computed: a batch of 60 results paid three
-// or four round trips to PostgreSQL and NATS one after the other, on the way of its last
-// results.)
+// computing: it takes everything computed so far and finishes it (finishSmall: one
+// statement, the announcements published together, the acks), the first result of a batch
+// at once, then at most one statement per smallChunk while the computing goes on (the
+// results gather meanwhile), and what is left as soon as the computing ends. So no result
+// waits for the database round trips of the results before it (before, the batch was
+// computed in chunks of 20 ms, each recorded and announced before the next was computed: a
+// batch of 60 results paid three or four round trips to PostgreSQL and NATS one after the
+// other, on the way of its last results), and the statements stay few: under SQLite's one
+// writer every statement is a disk sync that the POSTs queue behind (recording whenever
+// idle made POST p99 go from 250 to 450 ms embedded, and a few POSTs 503).
 type smallRecorder struct {
 	mu      sync.Mutex
 	pending []smallResult
 	closed  bool
 	kick    chan struct{} // capacity 1: something was added, or the batch is over
+	over    chan struct{} // closed when the batch is over: nothing more will be added
 	done    chan struct{} // closed when everything added is recorded
 }
 
+// smallChunk is the least time between two statements of one batch's recorder while the
+// batch is being computed.
+const smallChunk = 20 * time.Millisecond
+
 // newSmallRecorder starts a recorder for one batch; close waits for it.
 func (w *worker) newSmallRecorder(ctx context.Context) *smallRecorder {
-	r := &smallRecorder{kick: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &smallRecorder{kick: make(chan struct{}, 1), over: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
+		var last time.Time // when the last statement started
 		for {
 			<-r.kick
 			for {
 				r.mu.Lock()
-				chunk, closed := r.pending, r.closed
-				r.pending = nil
+				n, closed := len(r.pending), r.closed
 				r.mu.Unlock()
-				if len(chunk) == 0 {
+				if n == 0 {
 					if closed {
 						return
 					}
 					break
 				}
+				if wait := smallChunk - time.Since(last); !closed && wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-t.C:
+					case <-r.over:
+					}
+					t.Stop()
+				}
+				r.mu.Lock()
+				chunk := r.pending
+				r.pending = nil
+				r.mu.Unlock()
+				last = time.Now()
 				// Recorded even when shutting down: the work is done, and the claims are ours.
 				w.finishSmall(ctx, chunk)
 			}
@@ -181,6 +200,7 @@ func (r *smallRecorder) close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	close(r.over)
 	r.signal()
 	<-r.done
 }
