@@ -308,7 +308,18 @@ func checkKept(t *testing.T, js jetstream.JetStream, topo topology, seq uint64) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.CachedInfo().NumPending; n != 1 {
-		t.Errorf("consumer has %d messages pending, want 1 (was it recreated?)", n)
+	// JetStream counts a consumer's pending messages a moment after it stored them: ask
+	// until the message published just before is counted.
+	var pending uint64
+	waitFor(t, 5*time.Second, "the consumer does not count the message kept as pending", func() bool {
+		info, err := c.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = info.NumPending
+		return pending >= 1
+	})
+	if pending != 1 {
+		t.Errorf("consumer has %d messages pending, want 1 (was it recreated?)", pending)
 	}
 }
