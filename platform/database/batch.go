@@ -183,8 +183,9 @@ func (f *Factorials) CompleteBatch(ctx context.Context, worker string, cs []Comp
 }
 
 func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Completion, now time.Time) ([]Record, error) {
-	// The digits go as parameters the driver binds, not as SQL text: a literal of 64 KiB is
-	// escaped by bun and parsed by the database, a parameter is copied once. The rest is
+	// The digits go as driver arguments, not as SQL text formatted by bun: SQLite's driver
+	// binds them (copied once); PostgreSQL's (bun's pgdriver, simple query protocol) writes
+	// them into the statement itself as quoted literals, which the server parses. The rest is
 	// formatted by bun as everywhere else (times above all, whose text form SQLite compares).
 	pg := f.db.Dialect().Name() == dialect.PG
 	args := make([]any, 0, 4*len(cs))
