@@ -110,7 +110,7 @@ func BenchmarkSmallPaths(b *testing.B) {
 // BenchmarkEngines times the small engine against the large one (in one goroutine, and in
 // Write with every core) around smallMaxN.
 func BenchmarkEngines(b *testing.B) {
-	for _, n := range []uint64{5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 30_000, 60_000} {
+	for _, n := range []uint64{5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 22_500, 25_000, 27_500, 30_000, 60_000} {
 		buf := make([]byte, 0, 300_000)
 		b.Run(fmt.Sprintf("%d/small", n), func(b *testing.B) {
 			w := new(smallWork)
