@@ -98,8 +98,16 @@ func TestPoisonRequestsAreSetAside(t *testing.T) {
 	for _, tt := range tests {
 		kinds[tt.kind]++
 	}
+	// A dead letter is counted once JetStream has acked it, which can be just after the
+	// watcher above received it: wait a little for the last counts.
+	deadline := time.Now().Add(5 * time.Second)
 	for kind, want := range kinds {
-		if got := r.counter(t, "factorial_calculator_dead_letters_total", kind); got != float64(want) {
+		got := r.counter(t, "factorial_calculator_dead_letters_total", kind)
+		for got < float64(want) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			got = r.counter(t, "factorial_calculator_dead_letters_total", kind)
+		}
+		if got != float64(want) {
 			t.Errorf("dead letters of kind %s counted %v, want %d", kind, got, want)
 		}
 	}
