@@ -23,20 +23,10 @@ const (
 // requestBatcher records concurrent POSTs together: while one statement runs, the requests
 // that arrive queue up, and the next statement records all of them (group commit). Under
 // SQLite's synchronous=FULL every commit waits for the disk, so this is what lets many
-// clients be answered per disk sync; PostgreSQL is spared the round trips. It needs no
-// goroutine of its own: a flush runs while there are requests waiting, and stops when there
-// are none.
+// clients be answered per disk sync; PostgreSQL is spared the round trips (see group).
 type requestBatcher struct {
 	records RequestRecorder
-
-	mu       sync.Mutex
-	waiting  []*waitingRequest
-	flushing bool
-}
-
-type waitingRequest struct {
-	req  database.NewRequest
-	done chan requestOutcome // buffered: the flush never blocks on a waiter that left
+	group   group[database.NewRequest, requestOutcome]
 }
 
 type requestOutcome struct {
@@ -48,44 +38,14 @@ type requestOutcome struct {
 // request made it pending. It returns when the record is written (or failed), or when ctx
 // ends; a request whose caller left may still be recorded.
 func (b *requestBatcher) request(ctx context.Context, n int64, client string) (database.Record, bool, error) {
-	w := &waitingRequest{req: database.NewRequest{Number: n, Client: client}, done: make(chan requestOutcome, 1)}
-	b.mu.Lock()
-	b.waiting = append(b.waiting, w)
-	if !b.flushing {
-		b.flushing = true
-		go b.flush()
+	out, err := b.group.do(ctx, database.NewRequest{Number: n, Client: client}, maxRequestBatch, b.record)
+	if err != nil {
+		return database.Record{}, false, err
 	}
-	b.mu.Unlock()
-	select {
-	case out := <-w.done:
-		return out.res.Record, out.res.Created, out.err
-	case <-ctx.Done():
-		return database.Record{}, false, ctx.Err()
-	}
+	return out.res.Record, out.res.Created, out.err
 }
 
-// flush records what waits, batch after batch, until nothing does.
-func (b *requestBatcher) flush() {
-	for {
-		b.mu.Lock()
-		k := min(len(b.waiting), maxRequestBatch)
-		if k == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		batch := b.waiting[:k:k]
-		b.waiting = b.waiting[k:]
-		b.mu.Unlock()
-		b.record(batch)
-	}
-}
-
-func (b *requestBatcher) record(batch []*waitingRequest) {
-	reqs := make([]database.NewRequest, len(batch))
-	for i, w := range batch {
-		reqs[i] = w.req
-	}
+func (b *requestBatcher) record(reqs []database.NewRequest) []requestOutcome {
 	ctx, cancel := context.WithTimeout(context.Background(), requestDBTimeout)
 	defer cancel()
 	res, err := b.records.RequestBatch(ctx, reqs, time.Now().UTC())
@@ -94,18 +54,18 @@ func (b *requestBatcher) record(batch []*waitingRequest) {
 		byNumber[r.Record.Number] = r
 	}
 	// A number asked for twice in one batch: the first asker made it pending.
-	first := make(map[int64]bool, len(batch))
-	for _, w := range batch {
-		out := requestOutcome{err: err}
-		if err == nil {
-			out.res = byNumber[w.req.Number]
-			out.res.Created = out.res.Created && !first[w.req.Number]
-			first[w.req.Number] = true
-		} else {
-			out.err = fmt.Errorf("record request %d: %w", w.req.Number, err)
+	first := make(map[int64]bool, len(reqs))
+	outs := make([]requestOutcome, len(reqs))
+	for i, req := range reqs {
+		if err != nil {
+			outs[i].err = fmt.Errorf("record request %d: %w", req.Number, err)
+			continue
 		}
-		w.done <- out
+		outs[i].res = byNumber[req.Number]
+		outs[i].res.Created = outs[i].res.Created && !first[req.Number]
+		first[req.Number] = true
 	}
+	return outs
 }
 
 // RecordReader reads many records in one statement (database.Factorials.GetMany).
@@ -121,19 +81,10 @@ const maxReadBatch = 256
 // reads all of them (`WHERE number IN (…)`). Under a crowd every GET reads its record once
 // before it waits (pending) or answers; one statement per GET was most of the statements
 // the database ran (10,000 of 15,500 in make bench-load's 1..10,000, distributed), each a
-// round trip, a parse and a plan. A read that comes alone goes at once: nothing waits for
-// a window.
+// round trip, a parse and a plan.
 type readBatcher struct {
 	records RecordReader
-
-	mu       sync.Mutex
-	waiting  []*waitingRead
-	flushing bool
-}
-
-type waitingRead struct {
-	n    int64
-	done chan readOutcome // buffered: the flush never blocks on a waiter that left
+	group   group[int64, readOutcome]
 }
 
 type readOutcome struct {
@@ -144,44 +95,14 @@ type readOutcome struct {
 // get returns the record of n, or an error wrapping database.ErrNotFound, as
 // database.Factorials.Get does; it returns early when ctx ends.
 func (b *readBatcher) get(ctx context.Context, n int64) (database.Record, error) {
-	w := &waitingRead{n: n, done: make(chan readOutcome, 1)}
-	b.mu.Lock()
-	b.waiting = append(b.waiting, w)
-	if !b.flushing {
-		b.flushing = true
-		go b.flush()
+	out, err := b.group.do(ctx, n, maxReadBatch, b.read)
+	if err != nil {
+		return database.Record{}, err
 	}
-	b.mu.Unlock()
-	select {
-	case out := <-w.done:
-		return out.rec, out.err
-	case <-ctx.Done():
-		return database.Record{}, ctx.Err()
-	}
+	return out.rec, out.err
 }
 
-// flush reads what waits, batch after batch, until nothing does.
-func (b *readBatcher) flush() {
-	for {
-		b.mu.Lock()
-		k := min(len(b.waiting), maxReadBatch)
-		if k == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		batch := b.waiting[:k:k]
-		b.waiting = b.waiting[k:]
-		b.mu.Unlock()
-		b.read(batch)
-	}
-}
-
-func (b *readBatcher) read(batch []*waitingRead) {
-	ns := make([]int64, len(batch))
-	for i, w := range batch {
-		ns[i] = w.n
-	}
+func (b *readBatcher) read(ns []int64) []readOutcome {
 	// Each waiter waits at most dbWait (results.record); the statement no longer.
 	ctx, cancel := context.WithTimeout(context.Background(), dbWait)
 	defer cancel()
@@ -190,16 +111,75 @@ func (b *readBatcher) read(batch []*waitingRead) {
 	for _, rec := range recs {
 		byNumber[rec.Number] = rec
 	}
-	for _, w := range batch {
-		var out readOutcome
-		switch rec, ok := byNumber[w.n]; {
+	outs := make([]readOutcome, len(ns))
+	for i, n := range ns {
+		switch rec, ok := byNumber[n]; {
 		case err != nil:
-			out.err = fmt.Errorf("get factorial %d: %w", w.n, err)
+			outs[i].err = fmt.Errorf("get factorial %d: %w", n, err)
 		case !ok:
-			out.err = fmt.Errorf("get factorial %d: %w", w.n, database.ErrNotFound)
+			outs[i].err = fmt.Errorf("get factorial %d: %w", n, database.ErrNotFound)
 		default:
-			out.rec = rec
+			outs[i].rec = rec
 		}
-		w.done <- out
+	}
+	return outs
+}
+
+// group gathers concurrent calls into batches: while one batch runs, the calls that arrive
+// queue up, and the next batch takes all of them (at most max). It needs no goroutine of its
+// own: a flush runs while calls wait and stops when none do, so a call that comes alone goes
+// at once, with no window to wait for. The zero value is ready.
+type group[In, Out any] struct {
+	mu       sync.Mutex
+	waiting  []groupCall[In, Out]
+	flushing bool
+}
+
+type groupCall[In, Out any] struct {
+	in   In
+	done chan Out // buffered: a flush never blocks on a caller that left
+}
+
+// do queues in and returns its outcome from run, which takes a batch and returns one outcome
+// per input, in order; or ctx's error if ctx ends first (in may still be run). Every call of
+// one group passes the same max and run.
+func (g *group[In, Out]) do(ctx context.Context, in In, max int, run func([]In) []Out) (Out, error) {
+	c := groupCall[In, Out]{in: in, done: make(chan Out, 1)}
+	g.mu.Lock()
+	g.waiting = append(g.waiting, c)
+	if !g.flushing {
+		g.flushing = true
+		go g.flush(max, run)
+	}
+	g.mu.Unlock()
+	select {
+	case out := <-c.done:
+		return out, nil
+	case <-ctx.Done():
+		var zero Out
+		return zero, ctx.Err()
+	}
+}
+
+// flush runs what waits, batch after batch, until nothing does.
+func (g *group[In, Out]) flush(max int, run func([]In) []Out) {
+	for {
+		g.mu.Lock()
+		k := min(len(g.waiting), max)
+		if k == 0 {
+			g.flushing = false
+			g.mu.Unlock()
+			return
+		}
+		batch := g.waiting[:k:k]
+		g.waiting = g.waiting[k:]
+		g.mu.Unlock()
+		ins := make([]In, k)
+		for i, c := range batch {
+			ins[i] = c.in
+		}
+		for i, out := range run(ins) {
+			batch[i].done <- out
+		}
 	}
 }
