@@ -12,8 +12,16 @@ import (
 
 // mappedMin is the size in bytes from which a buffer is mapped rather than taken from the heap.
 // Mapping costs a system call and a fault per page touched, as for fresh heap memory; it is
-// the memory that is handed back at once instead of waiting for the collector.
-const mappedMin = 64 << 10
+// the memory that is handed back at once instead of waiting for the collector. Below it, a
+// computation's buffers come from the heap, where the next computation finds them warm.
+// Measured with BenchmarkMappedMin (Write, warm, n = 10,000 to 100,000, 64 KiB to 4 MiB; an
+// AMD EPYC with AVX-512, best of 25): with 64 KiB, n = 10,200 (whose buffers first reach
+// 64 KiB) to 20,000 took 1.7 to 2 times as long as with 256 KiB, slower than the small engine
+// and than GMP; 1 MiB also takes 0.7 of 64 KiB's time at 50,000 and 100,000 (256 KiB: 0.9);
+// 4 MiB gains nothing more. The heap then holds at most a few MiB of them, against the
+// megabytes of text of the n whose buffers are that large. (A variable only so that the
+// benchmark can move it.)
+var mappedMin = 1 << 20
 
 // words is a buffer of n zeroed words and the function that releases it. Nothing may use the
 // buffer after release.

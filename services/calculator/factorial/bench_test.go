@@ -110,7 +110,7 @@ func BenchmarkSmallPaths(b *testing.B) {
 // BenchmarkEngines times the small engine against the large one (in one goroutine, and in
 // Write with every core) around smallMaxN.
 func BenchmarkEngines(b *testing.B) {
-	for _, n := range []uint64{5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 22_500, 25_000, 27_500, 30_000, 60_000} {
+	for _, n := range []uint64{5_000, 7_500, 9_000, 10_000, 11_000, 12_000, 13_000, 15_000, 17_500, 20_000, 22_500, 25_000, 27_500, 30_000, 60_000} {
 		buf := make([]byte, 0, 300_000)
 		b.Run(fmt.Sprintf("%d/small", n), func(b *testing.B) {
 			w := new(smallWork)
@@ -196,6 +196,24 @@ func BenchmarkLeafWords(b *testing.B) {
 				dLeafWords = leaf
 				for b.Loop() {
 					w.factorial(n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMappedMin times Write, warm, with each size from which buffers are mapped rather
+// than taken from the heap, to choose mappedMin.
+func BenchmarkMappedMin(b *testing.B) {
+	defer func(v int) { mappedMin = v }(mappedMin)
+	for _, n := range []uint64{10_000, 10_200, 15_000, 20_000, 50_000, 100_000} {
+		for _, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+			b.Run(fmt.Sprintf("%d/mapped=%dKiB", n, size>>10), func(b *testing.B) {
+				mappedMin = size
+				for b.Loop() {
+					if _, err := Write(context.Background(), n, io.Discard, nil); err != nil {
+						b.Fatal(err)
+					}
 				}
 			})
 		}

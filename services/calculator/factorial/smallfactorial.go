@@ -11,7 +11,9 @@ import (
 // it is faster than the large engine. Measured with BenchmarkEngines, which times both from
 // n = 5,000 to 60,000. With the AVX-512 transforms (a Zen 5 machine), the large engine on one
 // core takes 150% of the small one's time at 5,000, the same at 7,500, 80% at 10,000 and 35%
-// at 60,000. With the pure-Go transforms (a machine without AVX-512: an AMD EPYC VM showing
+// at 60,000; on an AMD EPYC with AVX-512 (best of 30, machine loaded, buffers below mappedMin
+// from the heap), 120% at 5,000, 107% at 7,500, 78% at 9,000, 55% at 20,000. With the pure-Go
+// transforms (a machine without AVX-512: an AMD EPYC VM showing
 // only AVX2), it takes 230% at 7,500 and 10,000, 145% at 20,000, 130% at 25,000 and 27,500 and
 // about 120% at 30,000 (medians of 3, the machine loaded; the crossing moves between 27,500
 // and 35,000 with the load), so there the small engine goes on to 25,000. It is at most
