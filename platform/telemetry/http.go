@@ -10,17 +10,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Handler wraps an HTTP server's handler: every request's context carries its request id
-// (requestID chooses it; the server's own middleware reads it back with RequestID), and,
-// while tracing is Active, a server span (otelhttp)
-// that continues the caller's traceparent; the probes and /metrics are left out. With
-// tracing off, a caller's traceparent is still read, so its trace id reaches the logs and the
-// NATS headers. Decided once, when Handler is called: call it after Setup.
-func Handler(h http.Handler, requestID func(*http.Request) string) http.Handler {
-	inner := h
-	traced := Active()
-	if traced {
-		inner = otelhttp.NewHandler(h, "http",
+// Handler wraps an HTTP server's handler: while tracing is Active, every request (but the
+// probes and /metrics) has a server span (otelhttp) that continues the caller's
+// traceparent. With tracing off, a caller's traceparent is still read, so its trace id
+// reaches the logs and the NATS headers, and a request without one is passed on untouched:
+// no context, no copy of the request. The request id is the server's own to choose and
+// to put in the context (WithRequestID), when it needs it: a read answered from memory
+// never does. Decided once, when Handler is called: call it after Setup.
+func Handler(h http.Handler) http.Handler {
+	if Active() {
+		return otelhttp.NewHandler(h, "http",
 			otelhttp.WithFilter(func(r *http.Request) bool {
 				switch r.URL.Path {
 				case "/healthz", "/readyz", "/metrics":
@@ -33,11 +32,10 @@ func Handler(h http.Handler, requestID func(*http.Request) string) http.Handler 
 		)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := WithRequestID(r.Context(), requestID(r))
-		if !traced && r.Header.Get("Traceparent") != "" {
-			ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		if len(r.Header["Traceparent"]) != 0 {
+			r = r.WithContext(Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 		}
-		inner.ServeHTTP(w, r.WithContext(ctx))
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -62,24 +62,39 @@ func TestBindAndNoDuplicateIDs(t *testing.T) {
 	}
 }
 
-// The HTTP wrapper puts the request id in the context; while tracing is
-// active each request (but the probes) has a server span, named after its route by NameSpan
-// and continuing the caller's traceparent.
+// While tracing is active each request (but the probes) has a server span, named after its
+// route by NameSpan and continuing the caller's traceparent. While it is off, a caller's
+// traceparent still reaches the context, and a request without one is passed on as it came.
 func TestHandler(t *testing.T) {
+	traceparent := "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01"
+	var seen []*http.Request
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r)
+		telemetry.NameSpan(r.Context(), r.Method, "/api/v1/factorial/:number")
+	})
+
+	off := telemetry.Handler(inner)
+	plain := httptest.NewRequest(http.MethodGet, "/api/v1/factorial/5", nil)
+	off.ServeHTTP(httptest.NewRecorder(), plain)
+	named := httptest.NewRequest(http.MethodGet, "/api/v1/factorial/5", nil)
+	named.Header.Set("traceparent", traceparent)
+	off.ServeHTTP(httptest.NewRecorder(), named)
+	if len(seen) != 2 || seen[0] != plain {
+		t.Fatalf("tracing off: the handler saw %v; want the request itself", seen)
+	}
+	if id := trace.SpanContextFromContext(seen[1].Context()).TraceID().String(); id != "0102030405060708090a0b0c0d0e0f10" {
+		t.Fatalf("tracing off: trace id %s in the context; want the caller's", id)
+	}
+
 	p := newProcess(t)
 	t.Cleanup(telemetry.Install(p.tp))
-	var seen []string
-	h := telemetry.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = append(seen, telemetry.RequestID(r.Context()))
-		telemetry.NameSpan(r.Context(), r.Method, "/api/v1/factorial/:number")
-	}), func(*http.Request) string { return "id-1" })
-
+	h := telemetry.Handler(inner)
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/factorial/5", nil)
-	req.Header.Set("traceparent", "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01")
+	req.Header.Set("traceparent", traceparent)
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if len(seen) != 2 || seen[0] != "id-1" {
-		t.Fatalf("handler saw %v; want the request id in the context", seen)
+	if len(seen) != 4 {
+		t.Fatalf("handler called %d times; want 4", len(seen))
 	}
 	spans := p.spans.GetSpans()
 	if len(spans) != 1 {

@@ -175,13 +175,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	if s.echo, err = s.routes(d.Registry, checks); err != nil {
 		return nil, err
 	}
-	s.handler = telemetry.Handler(s.echo, requestIDOf)
+	s.handler = telemetry.Handler(s.echo)
 	ok = true
 	return s, nil
 }
 
-// Handler is the HTTP handler of the whole API: every request's context carries its request
-// id and, while tracing is on, its server span (see telemetry.Handler).
+// Handler is the HTTP handler of the whole API: every request is named (X-Request-Id, also
+// in its context once it does more than answer from memory; see front) and, while tracing
+// is on, has its server span (see telemetry.Handler).
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // tracerName names the API's spans.

@@ -45,9 +45,10 @@ func BenchmarkCachedGet(b *testing.B) {
 	meta := f.do(http.MethodGet, "/api/v1/factorial/metadata/100", "")
 	b.Run("api/json", func(b *testing.B) { benchGet(b, f.s.Handler(), "/api/v1/factorial/100") })
 	b.Run("api/metadata", func(b *testing.B) { benchGet(b, f.s.Handler(), "/api/v1/factorial/metadata/100") })
+	jsonBody, metaBody := []byte(json.body), []byte(meta.body)
 	bare := echo.New()
-	bare.GET("/json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(json.body)) })
-	bare.GET("/meta", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, []byte(meta.body)) })
+	bare.GET("/json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, jsonBody) })
+	bare.GET("/meta", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, metaBody) })
 	b.Run("bare/json", func(b *testing.B) { benchGet(b, bare, "/json") })
 	b.Run("bare/metadata", func(b *testing.B) { benchGet(b, bare, "/meta") })
 }

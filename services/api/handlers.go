@@ -135,21 +135,20 @@ func (s *Service) getFactorial(c echo.Context) error {
 	}
 	text := q.format == "text"
 	if q.format == "" {
-		media, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON, mediaText)
+		media, ok := negotiate(headerValue(req.Header, echo.HeaderAccept), mediaJSON, mediaText)
 		if !ok {
 			return notAcceptable(mediaJSON, mediaText)
 		}
 		text = media == mediaText
 	}
-	if e := s.results.local(n); e != nil { // finished and known here: no cache, no database
-		if text {
-			return s.streamText(c, e.rec, e.text, q.download)
-		}
-		if e.json != nil {
-			return writeJSON(c, e.json, e.jsonLength)
-		}
+	e := s.results.local(n) // finished and known here: no cache, no database
+	if e != nil && !text && e.json != nil {
+		return writeJSON(c, e.json, e.jsonLength) // nothing to log: the request id stays out of the context
 	}
-	ctx := req.Context()
+	ctx := withRequestID(c)
+	if e != nil && text {
+		return s.streamText(c, e.rec, e.text, q.download)
+	}
 	inlineMax := s.cfg.InlineResultMaxBytes
 	if text {
 		inlineMax = -1 // the digits are streamed, not inlined
@@ -257,13 +256,13 @@ func (s *Service) getMetadata(c echo.Context) error {
 	if err := noQuery(req.URL.RawQuery); err != nil {
 		return err
 	}
-	if _, ok := negotiate(req.Header.Get(echo.HeaderAccept), mediaJSON); !ok {
+	if _, ok := negotiate(headerValue(req.Header, echo.HeaderAccept), mediaJSON); !ok {
 		return notAcceptable(mediaJSON)
 	}
 	if e := s.results.local(n); e != nil && e.meta != nil {
-		return writeJSON(c, e.meta, e.metaLength)
+		return writeJSON(c, e.meta, e.metaLength) // nothing to log: the request id stays out of the context
 	}
-	ctx := req.Context()
+	ctx := withRequestID(c)
 	rec, err := s.results.row(ctx, n)
 	if errors.Is(err, errNotFound) {
 		return notRequested(n, s.cfg.MaxNumber)

@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // Media types the API serves.
 const (
@@ -118,4 +121,13 @@ func acceptsGzip(acceptEncoding string) bool {
 		return named > 0
 	}
 	return star > 0
+}
+
+// headerValue is h.Get(key) for a key already in canonical form (the echo.Header…
+// constants), without canonicalising it again on every request.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -128,7 +128,13 @@ func clientGone(ctx context.Context, err error) bool {
 	return errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled)
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+// requestID is the id front named the request with.
+func requestID(c echo.Context) string {
+	if id := c.Response().Header()[echo.HeaderXRequestID]; len(id) > 0 {
+		return id[0]
+	}
+	return ""
+}
 
 func echoDetail(he *echo.HTTPError) string {
 	switch he.Code {

@@ -1,14 +1,17 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +39,8 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(s.front(newHTTPMetrics(reg), keys, newRateLimiter(s.cfg.RateLimit)))
+	metrics := newHTTPMetrics(reg)
+	e.Use(s.front(metrics, keys, newRateLimiter(s.cfg.RateLimit))) // the only one: see front
 
 	v1 := e.Group("/api/v1")
 	v1.POST("/factorial", s.postFactorial)
@@ -48,6 +52,7 @@ func (s *Service) routes(reg *prometheus.Registry, checks []health.Check) (*echo
 
 	mountStatic(e, files)
 	health.Mount(e, reg, s.log, checks...)
+	metrics.track(e.Routes())
 	return e, nil
 }
 
@@ -59,36 +64,68 @@ var (
 	hdrVary     = []string{"Accept, Accept-Encoding"}
 )
 
-// front is the one middleware every request goes through. (Echo applies middleware anew on
-// each request, so each one costs a closure a request: one does it all.) It names the
-// request (X-Request-Id), sets the security headers (nosniff, no referrer, and a
+// front is the one middleware every request goes through. It names the request
+// (X-Request-Id), sets the security headers (nosniff, no referrer, and a
 // Content-Security-Policy that allows nothing, which the page and Swagger UI replace with
 // theirs), checks the API key and the client's rate on the API, turns a panic into a 500,
 // and counts and logs the answer.
+//
+// It must be the only middleware of the echo instance (routes' e.Use): echo wraps the
+// route's handler in its middleware anew on each request, which costs an allocation per
+// middleware and request, so front hands back one handler built here, which calls the
+// route's handler itself (c.Handler(), which is what echo passes as next when front is the
+// only one). The request's context gets its id here (for the log lines and the NATS
+// headers of what it does), except on the two reads a process answers from memory, where
+// that would copy the request for nothing: those handlers call withRequestID once they go
+// further (see lazyID).
 func (s *Service) front(m *httpMetrics, keys keyring, limiter *rateLimiter) echo.MiddlewareFunc {
 	reads := s.cfg.Auth.AuthReads
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
-			start := time.Now()
-			h := c.Response().Header()
-			h["X-Content-Type-Options"] = hdrNosniff
-			h["Referrer-Policy"] = hdrReferrer
-			h["Content-Security-Policy"] = hdrCSPNone
-			if id := c.Request().Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
-				h[echo.HeaderXRequestID] = id // the client named it (as telemetry.Handler found): share it
-			} else {
-				h[echo.HeaderXRequestID] = []string{requestIDOf(c.Request())}
-			}
-			defer s.settle(c, m, start, &err)
-			if err := authenticate(c, keys, reads); err != nil {
-				return err
-			}
-			if err := limiter.admit(c); err != nil {
-				return err
-			}
-			return next(c)
+	serve := func(c echo.Context) (err error) {
+		start := time.Now()
+		req := c.Request()
+		h := c.Response().Header()
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["Referrer-Policy"] = hdrReferrer
+		h["Content-Security-Policy"] = hdrCSPNone
+		if id := req.Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
+			h[echo.HeaderXRequestID] = id // the client named it: share it
+		} else {
+			h[echo.HeaderXRequestID] = newRequestID()
 		}
+		if !lazyID(req.Method, c.Path()) {
+			withRequestID(c)
+		}
+		defer s.settle(c, m, start, &err)
+		if err := authenticate(c, keys, reads); err != nil {
+			return err
+		}
+		if err := limiter.admit(c); err != nil {
+			return err
+		}
+		return c.Handler()(c)
 	}
+	return func(echo.HandlerFunc) echo.HandlerFunc { return serve }
+}
+
+// lazyID reports whether the request's handler puts its id in its context itself
+// (withRequestID), after answering from the process's memory if it can: GET and HEAD of a
+// result and of its metadata.
+func lazyID(method, route string) bool {
+	return (method == http.MethodGet || method == http.MethodHead) && (route == routeFactorial || route == routeMetadata)
+}
+
+// withRequestID returns the request's context, carrying its id (the X-Request-Id front
+// answers with) so that the log lines and NATS messages about it carry it too; the first
+// call puts it there.
+func withRequestID(c echo.Context) context.Context {
+	req := c.Request()
+	ctx := req.Context()
+	if telemetry.RequestID(ctx) != "" {
+		return ctx
+	}
+	ctx = telemetry.WithRequestID(ctx, requestID(c))
+	c.SetRequest(req.WithContext(ctx))
+	return ctx
 }
 
 // settle ends every request (deferred by front): a panic becomes a 500 (but net/http's
@@ -144,6 +181,7 @@ type httpMetrics struct {
 	latency  *prometheus.HistogramVec
 	waits    prometheus.Histogram
 	streams  prometheus.Histogram
+	routes   map[string]*routeSeries // see track
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -168,9 +206,11 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// Routes whose requests wait by design.
+// Routes the HTTP layer treats apart: the first and the last wait by design (observeWaiting),
+// the first two may be answered from memory (lazyID).
 const (
 	routeFactorial = "/api/v1/factorial/:number"
+	routeMetadata  = "/api/v1/factorial/metadata/:number"
 	routeEvents    = "/api/v1/events"
 )
 
@@ -191,13 +231,97 @@ func (m *httpMetrics) observeWaiting(method, route, rawQuery string, took time.D
 }
 
 func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete:
-	default:
-		method = "other" // any client can send any method: keep the series bounded
+	mi := methodIndex(method)
+	if r := m.routes[route]; r != nil {
+		requests, latency := r[mi].get(m, methodLabels[mi], route, status)
+		requests.Inc()
+		latency.Observe(took.Seconds())
+		return
 	}
-	m.requests.WithLabelValues(method, route, statusText(status)).Inc()
-	m.latency.WithLabelValues(method, route).Observe(took.Seconds())
+	m.requests.WithLabelValues(methodLabels[mi], route, statusText(status)).Inc()
+	m.latency.WithLabelValues(methodLabels[mi], route).Observe(took.Seconds())
+}
+
+// methodLabels are the method labels of the request metrics: any client can send any
+// method, so the others are counted as "other" and the series stay bounded.
+var methodLabels = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete, "other"}
+
+func methodIndex(method string) int {
+	switch method {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodDelete:
+		return 3
+	}
+	return 4
+}
+
+// track makes the table of series of the given routes (and of requests no route matched),
+// which observe then finds without prometheus's hashing and checking of the label values on
+// each request. Called once the routes are registered, before serving: the table is only
+// read afterwards.
+func (m *httpMetrics) track(routes []*echo.Route) {
+	m.routes = map[string]*routeSeries{"unmatched": new(routeSeries)}
+	for _, r := range routes {
+		if m.routes[r.Path] == nil {
+			m.routes[r.Path] = new(routeSeries)
+		}
+	}
+}
+
+// routeSeries are the series of one route, by method (methodLabels).
+type routeSeries [len(methodLabels)]methodSeries
+
+// methodSeries holds the series of one route and method: the latency and the count of each
+// status served so far. They are made on first use (so /metrics shows what was served, as
+// with WithLabelValues), then read without a lock.
+type methodSeries struct {
+	mu  sync.Mutex // held while adding
+	set atomic.Pointer[seriesSet]
+}
+
+// seriesSet is replaced as a whole when a status is added, never changed.
+type seriesSet struct {
+	latency prometheus.Observer
+	codes   []codeSeries
+}
+
+type codeSeries struct {
+	status   int
+	requests prometheus.Counter
+}
+
+func (ms *methodSeries) get(m *httpMetrics, method, route string, status int) (prometheus.Counter, prometheus.Observer) {
+	if set := ms.set.Load(); set != nil {
+		for _, c := range set.codes {
+			if c.status == status {
+				return c.requests, set.latency
+			}
+		}
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	old := ms.set.Load()
+	set := &seriesSet{}
+	if old != nil {
+		for _, c := range old.codes {
+			if c.status == status { // added while this one waited for the lock
+				return c.requests, old.latency
+			}
+		}
+		*set = *old
+		set.codes = slices.Clone(old.codes)
+	} else {
+		set.latency = m.latency.WithLabelValues(method, route)
+	}
+	c := codeSeries{status: status, requests: m.requests.WithLabelValues(method, route, statusText(status))}
+	set.codes = append(set.codes, c)
+	ms.set.Store(set)
+	return c.requests, set.latency
 }
 
 // statusText is the code label of a status, without allocating for the usual ones.
@@ -213,21 +337,48 @@ func statusText(status int) string {
 	return strconv.Itoa(status)
 }
 
-// requestIDOf is the request's own X-Request-Id when it is a sensible one (at most 64
-// letters, digits, '.', '_' or '-'), or else a new one: a random prefix of this process and
-// a counter, unique without the cost of randomness on each request.
-func requestIDOf(r *http.Request) string {
-	if id := telemetry.RequestID(r.Context()); id != "" {
-		return id // chosen by telemetry.Handler, with this very function
+// newRequestID names a request, as the header value it is sent as: a random prefix of this
+// process, a dash and a counter in base 36, unique without the cost of randomness on each
+// request. Names are made idBatchSize at a time, in one string and one array of header
+// values shared by those requests (a header value is replaced, never changed in place), so
+// naming a request allocates nothing of its own.
+func newRequestID() []string {
+	for {
+		b := idBatches.Load()
+		if b != nil {
+			if i := b.next.Add(1) - 1; i < idBatchSize {
+				return b.ids[i : i+1 : i+1]
+			}
+		}
+		idBatches.CompareAndSwap(b, newIDBatch()) // else another request made one: take from it
 	}
-	if id := r.Header.Get(echo.HeaderXRequestID); validRequestID(id) {
-		return id
+}
+
+const idBatchSize = 64
+
+type idBatch struct {
+	next atomic.Int32
+	ids  [idBatchSize]string
+}
+
+func newIDBatch() *idBatch {
+	b := new(idBatch)
+	first := idCounter.Add(idBatchSize) - idBatchSize + 1
+	var all strings.Builder
+	all.Grow(idBatchSize * (len(idPrefix) + 1 + 13)) // at most 13 digits of counter
+	var ends [idBatchSize]int
+	var num [16]byte
+	for i := range idBatchSize {
+		all.WriteString(idPrefix)
+		all.WriteByte('-')
+		all.Write(strconv.AppendUint(num[:0], first+uint64(i), 36))
+		ends[i] = all.Len()
 	}
-	var buf [32]byte // 12 of prefix, a dash, at most 13 of counter
-	b := append(buf[:0], idPrefix...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, idCounter.Add(1), 36)
-	return string(b)
+	text, start := all.String(), 0
+	for i, end := range ends {
+		b.ids[i], start = text[start:end], end
+	}
+	return b
 }
 
 func validRequestID(id string) bool {
@@ -239,6 +390,7 @@ const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 var (
 	idPrefix  = newIDPrefix()
 	idCounter atomic.Uint64
+	idBatches atomic.Pointer[idBatch]
 )
 
 func newIDPrefix() string {
