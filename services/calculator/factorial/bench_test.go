@@ -22,6 +22,23 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkKernels measures Write with each set of kernels the CPU runs.
+func BenchmarkKernels(b *testing.B) {
+	defer func(k kernelSet) { kernels = k }(kernels)
+	for _, n := range []uint64{100_000, 1_000_000, 10_000_000} {
+		for _, k := range supportedKernels() {
+			b.Run(fmt.Sprintf("%d/%s", n, k), func(b *testing.B) {
+				kernels = k
+				for b.Loop() {
+					if _, err := Write(context.Background(), n, io.Discard, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkMathBig is the baseline: math/big's MulRange and Text(10).
 func BenchmarkMathBig(b *testing.B) {
 	for _, n := range []int64{10_000, 100_000, 1_000_000} {
@@ -107,10 +124,12 @@ func BenchmarkSmallPaths(b *testing.B) {
 	}
 }
 
-// BenchmarkEngines times the small engine against the large one (in one goroutine, and in
-// Write with every core) around smallMaxN.
+// BenchmarkEngines times the small engine against the large one (in one goroutine with each
+// set of kernels the CPU runs, and in Write with every core and the best kernels) around
+// smallMaxN.
 func BenchmarkEngines(b *testing.B) {
-	for _, n := range []uint64{5_000, 7_500, 9_000, 10_000, 11_000, 12_000, 13_000, 15_000, 17_500, 20_000, 22_500, 25_000, 27_500, 30_000, 60_000} {
+	defer func(k kernelSet) { kernels = k }(kernels)
+	for _, n := range []uint64{5_000, 7_500, 9_000, 10_000, 11_000, 12_000, 13_000, 15_000, 17_500, 20_000, 22_500, 25_000, 27_500, 30_000, 35_000, 40_000, 50_000, 60_000} {
 		buf := make([]byte, 0, 300_000)
 		b.Run(fmt.Sprintf("%d/small", n), func(b *testing.B) {
 			w := new(smallWork)
@@ -119,13 +138,17 @@ func BenchmarkEngines(b *testing.B) {
 				buf = appendDnat(buf[:0], m)
 			}
 		})
-		b.Run(fmt.Sprintf("%d/large", n), func(b *testing.B) {
-			for b.Loop() {
-				x, _, release, _ := newSerialTask().factorial(n)
-				buf = appendDecimal(buf[:0], x)
-				release()
-			}
-		})
+		for _, k := range supportedKernels() {
+			b.Run(fmt.Sprintf("%d/large-%s", n, k), func(b *testing.B) {
+				kernels = k
+				for b.Loop() {
+					x, _, release, _ := newSerialTask().factorial(n)
+					buf = appendDecimal(buf[:0], x)
+					release()
+				}
+			})
+		}
+		kernels = supportedKernels()[0]
 		b.Run(fmt.Sprintf("%d/large-parallel", n), func(b *testing.B) {
 			defer func(m uint64) { smallMaxN = m }(smallMaxN)
 			smallMaxN = 0

@@ -20,16 +20,17 @@
 //
 // Small products go to a second engine, in the calling goroutine (small.go,
 // smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's method, no
-// transforms. It computes n! for n up to smallMaxN (7,500 with AVX-512 transforms, 25,000
-// with the pure-Go ones: a table up to 20!, from 20!
+// transforms. It computes n! for n up to smallMaxN (7,500 with AVX-512 transforms, 14,000
+// with AVX2, 50,000 with the pure-Go ones: a table up to 20!, from 20!
 // four numbers at a time up to directMaxN, the numbers 2..n up to productMaxN, primes beyond),
 // and the lower levels of the large engine's product trees. Together they are faster than GMP's
 // mpz_fac_ui followed by mpz_get_str for every n up to 20,000 with AVX-512 (see the README's
-// benchmark, which also says where they are not, without it).
+// benchmark).
 // Every threshold is measured by the benchmark named beside it.
 //
 // The butterflies run eight at a time with AVX-512 where the CPU has it (kernels_amd64.s),
-// otherwise in pure Go (kernels.go); the tests run both, and the build tag purego leaves the
+// otherwise four at a time with AVX2 (kernels_avx2_amd64.s), otherwise in pure Go
+// (kernels.go); the tests run every set the CPU runs, and the build tag purego leaves the
 // assembly out.
 //
 // A computation checks for cancellation and reports progress as it goes (task.go).

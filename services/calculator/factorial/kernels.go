@@ -5,14 +5,33 @@ import (
 	"sync"
 )
 
-// The butterfly loops of the transforms, in pure Go (the ...Go functions) and, where the CPU
-// has AVX-512, in assembly (kernels_amd64.s), eight lanes at a time. useAVX512 chooses; the
-// tests run both.
+// The butterfly loops of the transforms, in pure Go (the ...Go functions) and, in assembly,
+// eight lanes at a time where the CPU has AVX-512 (kernels_amd64.s) and four where it has
+// AVX2 (kernels_avx2_amd64.s). kernels chooses, the best the CPU runs; the tests run every
+// set the CPU runs.
+
+// kernelSet names a set of butterfly loops.
+type kernelSet int
+
+const (
+	pureGo kernelSet = iota
+	avx2
+	avx512
+)
+
+func (k kernelSet) String() string {
+	return [...]string{"go", "avx2", "avx512"}[k]
+}
 
 // difKernel does decimation-in-frequency butterflies: x[j], y[j] = x[j]+y[j], (x[j]-y[j])*w[j].
 func difKernel(x, y, w []uint64) {
-	if n := len(x) &^ 7; useAVX512 && n > 0 {
+	switch n := len(x) &^ 7; {
+	case kernels == avx512 && n > 0:
 		difAVX512(&x[0], &y[0], &w[0], n)
+		x, y, w = x[n:], y[n:], w[n:]
+	case kernels == avx2 && len(x) >= 4:
+		n = len(x) &^ 3
+		difAVX2(&x[0], &y[0], &w[0], n)
 		x, y, w = x[n:], y[n:], w[n:]
 	}
 	difGo(x, y, w)
@@ -31,8 +50,13 @@ func difGo(x, y, w []uint64) {
 // with v = y[j]*r[len-1-j], x[j], y[j] = x[j]-v, x[j]+v. (r holds w^(h-j) for the inverse
 // transform, which stands for -1/w^j.)
 func ditKernel(x, y, r []uint64) {
-	if n := len(x) &^ 7; useAVX512 && n > 0 {
+	switch n := len(x) &^ 7; {
+	case kernels == avx512 && n > 0:
 		ditAVX512(&x[0], &y[0], &r[len(x)-1], n)
+		x, y, r = x[n:], y[n:], r[:len(r)-n]
+	case kernels == avx2 && len(x) >= 4:
+		n = len(x) &^ 3
+		ditAVX2(&x[0], &y[0], &r[len(x)-1], n)
 		x, y, r = x[n:], y[n:], r[:len(r)-n]
 	}
 	ditGo(x, y, r)
@@ -51,8 +75,12 @@ func ditGo(x, y, r []uint64) {
 // difFineKernel is difKernel for j in [lo, hi) with w^j = coarse[j>>logS] * fine[j&(s-1)];
 // lo and hi are multiples of s = len(fine) >= 8.
 func difFineKernel(x, y, coarse, fine []uint64, logS, lo, hi int) {
-	if useAVX512 && lo < hi {
+	switch {
+	case kernels == avx512 && lo < hi:
 		difFineAVX512(&x[lo], &y[lo], &coarse[lo>>logS], &fine[0], hi-lo, logS)
+		return
+	case kernels == avx2 && lo < hi:
+		difFineAVX2(&x[lo], &y[lo], &coarse[lo>>logS], &fine[0], hi-lo, logS)
 		return
 	}
 	s := len(fine)
@@ -72,8 +100,12 @@ func difFineKernel(x, y, coarse, fine []uint64, logS, lo, hi int) {
 // of 1/w, so that it stands for -1/w^j (coarse[hc] = -1).
 func ditFineKernel(x, y, coarse, fineInv []uint64, logS, lo, hi int) {
 	hc := len(coarse) - 1
-	if useAVX512 && lo < hi {
+	switch {
+	case kernels == avx512 && lo < hi:
 		ditFineAVX512(&x[lo], &y[lo], &coarse[hc-lo>>logS], &fineInv[0], hi-lo, logS)
+		return
+	case kernels == avx2 && lo < hi:
+		ditFineAVX2(&x[lo], &y[lo], &coarse[hc-lo>>logS], &fineInv[0], hi-lo, logS)
 		return
 	}
 	s := len(fineInv)
@@ -104,8 +136,12 @@ var leafFactors = sync.OnceValue(func() *struct{ tail, head [16]uint64 } {
 
 // leafTail does the last levels of forward on each block of m <= 8 elements of a.
 func leafTail(a []uint64, m int) {
-	if m == 8 && useAVX512 && len(a)%16 == 0 {
+	switch {
+	case m == 8 && kernels == avx512 && len(a)%16 == 0:
 		tailAVX512(&a[0], len(a), &leafFactors().tail[0])
+		return
+	case m == 8 && kernels == avx2 && len(a)%8 == 0:
+		tailAVX2(&a[0], len(a), &leafFactors().tail[0])
 		return
 	}
 	for ; m >= 2; m >>= 1 {
@@ -119,8 +155,12 @@ func leafTail(a []uint64, m int) {
 
 // leafHead does the first levels of inverse on each block of m <= 8 elements of a.
 func leafHead(a []uint64, m int) {
-	if m == 8 && useAVX512 && len(a)%16 == 0 {
+	switch {
+	case m == 8 && kernels == avx512 && len(a)%16 == 0:
 		headAVX512(&a[0], len(a), &leafFactors().head[0])
+		return
+	case m == 8 && kernels == avx2 && len(a)%8 == 0:
+		headAVX2(&a[0], len(a), &leafFactors().head[0])
 		return
 	}
 	for k := 2; k <= m; k <<= 1 {
@@ -134,8 +174,13 @@ func leafHead(a []uint64, m int) {
 
 // mulKernel sets dst[i] = a[i]*b[i]*scale.
 func mulKernel(dst, a, b []uint64, scale uint64) {
-	if n := len(dst) &^ 7; useAVX512 && n > 0 {
+	switch n := len(dst) &^ 7; {
+	case kernels == avx512 && n > 0:
 		mulAVX512(&dst[0], &a[0], &b[0], n, scale)
+		dst, a, b = dst[n:], a[n:], b[n:]
+	case kernels == avx2 && len(dst) >= 4:
+		n = len(dst) &^ 3
+		mulAVX2(&dst[0], &a[0], &b[0], n, scale)
 		dst, a, b = dst[n:], a[n:], b[n:]
 	}
 	a, b = a[:len(dst)], b[:len(dst)]
@@ -154,8 +199,13 @@ func mulKernel(dst, a, b []uint64, scale uint64) {
 // a cube root of unity, x0, x1, x2 = s0, s1*w1, s2*w1^2 where s0 = x0+x1+x2,
 // s1 = (x0-x2)+u, s2 = (x0-x1)-u and u = (x1-x2)*omega.
 func fwd3Kernel(x0, x1, x2, fine []uint64, base, omega uint64) {
-	if n := len(x0) &^ 7; useAVX512 && n > 0 {
+	switch n := len(x0) &^ 7; {
+	case kernels == avx512 && n > 0:
 		fwd3AVX512(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
+		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
+	case kernels == avx2 && len(x0) >= 4:
+		n = len(x0) &^ 3
+		fwd3AVX2(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
 		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
 	}
 	x1, x2, fine = x1[:len(x0)], x2[:len(x0)], fine[:len(x0)]
@@ -172,8 +222,13 @@ func fwd3Kernel(x0, x1, x2, fine []uint64, base, omega uint64) {
 // inv3Kernel undoes fwd3Kernel, but for the factor 3, with the inverse roots: v1 = x1*w1,
 // v2 = x2*w1^2, u = (v1-v2)*omega; x0, x1, x2 = x0+v1+v2, (x0-v2)+u, (x0-v1)-u.
 func inv3Kernel(x0, x1, x2, fine []uint64, base, omega uint64) {
-	if n := len(x0) &^ 7; useAVX512 && n > 0 {
+	switch n := len(x0) &^ 7; {
+	case kernels == avx512 && n > 0:
 		inv3AVX512(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
+		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
+	case kernels == avx2 && len(x0) >= 4:
+		n = len(x0) &^ 3
+		inv3AVX2(&x0[0], &x1[0], &x2[0], &fine[0], n, base, omega)
 		x0, x1, x2, fine = x0[n:], x1[n:], x2[n:], fine[n:]
 	}
 	x1, x2, fine = x1[:len(x0)], x2[:len(x0)], fine[:len(x0)]

@@ -12,25 +12,27 @@ import (
 	"github.com/factorial-service/factorial/platform/testenv"
 )
 
-// withKernels runs f with the assembly kernels (where the CPU has them) and with the pure-Go
-// ones.
+// withKernels runs f with each set of kernels the CPU runs (AVX-512, AVX2, pure Go), as a
+// subtest named for it.
 func withKernels(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	saved := useAVX512
-	defer func() { useAVX512 = saved }()
-	for _, asm := range []bool{true, false} {
-		name := "go"
-		if asm {
-			if !saved {
-				continue
-			}
-			name = "avx512"
-		}
-		t.Run(name, func(t *testing.T) {
-			useAVX512 = asm
+	defer func(k kernelSet) { kernels = k }(kernels)
+	for _, k := range supportedKernels() {
+		t.Run(k.String(), func(t *testing.T) {
+			kernels = k
 			f(t)
 		})
 	}
+}
+
+// assemblyKernels returns the sets of assembly kernels the CPU runs, or skips the test.
+func assemblyKernels(t *testing.T) []kernelSet {
+	ks := supportedKernels()
+	ks = ks[:len(ks)-1] // all but pureGo
+	if len(ks) == 0 {
+		t.Skip("no AVX2 or AVX-512 on this CPU (or -tags purego): only the pure-Go kernels run")
+	}
+	return ks
 }
 
 // randomWords returns n words: random, and the edge values (0, p-1, p, 2^64-1, ...) that
@@ -58,16 +60,23 @@ func sameResidues(t *testing.T, what string, a, b []uint64) {
 	}
 }
 
-// TestKernelsMatchGo compares each assembly kernel with its pure-Go counterpart.
+// TestKernelsMatchGo compares each assembly kernel of each set the CPU runs with its pure-Go
+// counterpart, on lengths that leave a remainder to the pure-Go loops.
 func TestKernelsMatchGo(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 on this CPU: only the pure-Go kernels run")
+	for _, k := range assemblyKernels(t) {
+		t.Run(k.String(), func(t *testing.T) { kernelsMatchGo(t, k) })
 	}
-	defer func() { useAVX512 = true }()
+}
+
+func kernelsMatchGo(t *testing.T, k kernelSet) {
+	defer func(saved kernelSet) { kernels = saved }(kernels)
 	rng := rand.New(rand.NewPCG(21, 22))
-	const n = 64 + 8
+	const n = 64 + 8 + 4 + 2
 	run := func(asm bool, f func()) {
-		useAVX512 = asm
+		kernels = pureGo
+		if asm {
+			kernels = k
+		}
 		f()
 	}
 	for range 200 {
@@ -98,14 +107,16 @@ func TestKernelsMatchGo(t *testing.T) {
 			sameResidues(t, "ditFine y", ay, y)
 		}
 
-		a := randomWords(rng, 64)
-		b := slices.Clone(a)
-		run(true, func() { leafTail(a, 8) })
-		run(false, func() { leafTail(b, 8) })
-		sameResidues(t, "tail", a, b)
-		run(true, func() { leafHead(a, 8) })
-		run(false, func() { leafHead(b, 8) })
-		sameResidues(t, "head", a, b)
+		for _, l := range []int{64, 72} { // 72: blocks of 8, not of 16
+			a := randomWords(rng, l)
+			b := slices.Clone(a)
+			run(true, func() { leafTail(a, 8) })
+			run(false, func() { leafTail(b, 8) })
+			sameResidues(t, "tail", a, b)
+			run(true, func() { leafHead(a, 8) })
+			run(false, func() { leafHead(b, 8) })
+			sameResidues(t, "head", a, b)
+		}
 
 		x2 := randomWords(rng, n)
 		bx, by, bz := slices.Clone(x), slices.Clone(y), slices.Clone(x2)
@@ -132,32 +143,43 @@ func TestKernelsMatchGo(t *testing.T) {
 
 // TestKernelsLeaveMemoryAloneForNothing calls each assembly kernel with no elements.
 func TestKernelsLeaveMemoryAloneForNothing(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 on this CPU")
-	}
+	ks := assemblyKernels(t)
 	a := make([]uint64, 64)
 	for i := range a {
 		a[i] = uint64(i + 1)
 	}
 	b := slices.Clone(a)
 	p := &a[0]
-	difAVX512(p, p, p, 0)
-	ditAVX512(p, p, &a[63], 0)
-	difFineAVX512(p, p, p, p, 0, 3)
-	ditFineAVX512(p, p, &a[63], p, 0, 3)
-	tailAVX512(p, 0, p)
-	headAVX512(p, 0, p)
-	mulAVX512(p, p, p, 0, 5)
-	fwd3AVX512(p, p, p, p, 0, 5, 5)
-	inv3AVX512(p, p, p, p, 0, 5, 5)
+	if slices.Contains(ks, avx512) {
+		difAVX512(p, p, p, 0)
+		ditAVX512(p, p, &a[63], 0)
+		difFineAVX512(p, p, p, p, 0, 3)
+		ditFineAVX512(p, p, &a[63], p, 0, 3)
+		tailAVX512(p, 0, p)
+		headAVX512(p, 0, p)
+		mulAVX512(p, p, p, 0, 5)
+		fwd3AVX512(p, p, p, p, 0, 5, 5)
+		inv3AVX512(p, p, p, p, 0, 5, 5)
+	}
+	if slices.Contains(ks, avx2) {
+		difAVX2(p, p, p, 0)
+		ditAVX2(p, p, &a[63], 0)
+		difFineAVX2(p, p, p, p, 0, 3)
+		ditFineAVX2(p, p, &a[63], p, 0, 3)
+		tailAVX2(p, 0, p)
+		headAVX2(p, 0, p)
+		mulAVX2(p, p, p, 0, 5)
+		fwd3AVX2(p, p, p, p, 0, 5, 5)
+		inv3AVX2(p, p, p, p, 0, 5, 5)
+	}
 	if !slices.Equal(a, b) {
 		t.Fatal("a kernel given no elements wrote to memory")
 	}
 }
 
-// TestTransformsWithBothKernels checks products through whole transforms, of every length
-// class, with the assembly and the pure-Go kernels.
-func TestTransformsWithBothKernels(t *testing.T) {
+// TestTransformsWithEveryKernel checks products through whole transforms, of every length
+// class, with each set of kernels the CPU runs.
+func TestTransformsWithEveryKernel(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(23, 24))
 		tk := newTask(context.Background(), nil)

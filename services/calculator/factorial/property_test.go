@@ -9,7 +9,13 @@ import (
 	"testing"
 )
 
+// TestWriteMatchesMathBig checks random n up to 20,000 (both engines) with each set of
+// kernels.
 func TestWriteMatchesMathBig(t *testing.T) {
+	withKernels(t, writeMatchesMathBig)
+}
+
+func writeMatchesMathBig(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	ns := []uint64{0, 1, 2, 3, 12, 13, 25, 26, 100, 1024, 20000}
 	for range 60 {
@@ -42,7 +48,8 @@ func TestWriteRejectsHugeN(t *testing.T) {
 // Equal operands are squared in an arena, in one transform, in a shorter one that wraps around,
 // or in blocks (which comes from the length of a modulo 5); different ones are multiplied on the
 // heap, or in an arena in pieces when a has an odd length. The seeds reach long multiplication,
-// whole and piecewise transforms, all the ways to square, and lengths 3*2^k.
+// whole and piecewise transforms, all the ways to square, and lengths 3*2^k. Each input is
+// checked with each set of kernels the CPU runs.
 func FuzzDecimal(f *testing.F) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	randomBytes := func(n int) []byte {
@@ -73,21 +80,26 @@ func FuzzDecimal(f *testing.F) {
 	f.Add(nines, nines)
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		x, y := new(big.Int).SetBytes(a), new(big.Int).SetBytes(b)
-		tk := newTask(context.Background(), nil)
-		defer tk.close()
-		nx, ny := natFromBig(x), natFromBig(y)
-		var z nat
-		switch {
-		case x.Cmp(y) == 0:
-			z = squareInArena(tk, nx, len(a)%5)
-		case len(a)%2 == 1:
-			z = mulInArena(tk, nx, ny)
-		default:
-			z = tk.mul(nx, ny)
-		}
 		want := new(big.Int).Mul(x, y).Text(10)
-		if got := natText(t, z); got != want {
-			t.Fatalf("%s * %s: got %s, want %s", abbrev(x.Text(10)), abbrev(y.Text(10)), abbrev(got), abbrev(want))
+		defer func(k kernelSet) { kernels = k }(kernels)
+		for _, k := range supportedKernels() {
+			kernels = k
+			tk := newTask(context.Background(), nil)
+			nx, ny := natFromBig(x), natFromBig(y)
+			var z nat
+			switch {
+			case x.Cmp(y) == 0:
+				z = squareInArena(tk, nx, len(a)%5)
+			case len(a)%2 == 1:
+				z = mulInArena(tk, nx, ny)
+			default:
+				z = tk.mul(nx, ny)
+			}
+			got := natText(t, z)
+			tk.close()
+			if got != want {
+				t.Fatalf("%s * %s with the %s kernels: got %s, want %s", abbrev(x.Text(10)), abbrev(y.Text(10)), k, abbrev(got), abbrev(want))
+			}
 		}
 	})
 }

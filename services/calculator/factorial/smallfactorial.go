@@ -8,24 +8,25 @@ import (
 )
 
 // smallMaxN is the largest n that the small engine computes (AppendText and Write): up to it,
-// it is faster than the large engine. Measured with BenchmarkEngines, which times both from
-// n = 5,000 to 60,000. With the AVX-512 transforms (a Zen 5 machine), the large engine on one
-// core takes 150% of the small one's time at 5,000, the same at 7,500, 80% at 10,000 and 35%
-// at 60,000; on an AMD EPYC with AVX-512 (best of 30, machine loaded, buffers below mappedMin
-// from the heap), 120% at 5,000, 107% at 7,500, 78% at 9,000, 55% at 20,000. With the pure-Go
-// transforms (a machine without AVX-512: an AMD EPYC VM showing
-// only AVX2), it takes 230% at 7,500 and 10,000, 145% at 20,000, 130% at 25,000 and 27,500 and
-// about 120% at 30,000 (medians of 3, the machine loaded; the crossing moves between 27,500
-// and 35,000 with the load), so there the small engine goes on to 25,000. It is at most
-// smallPrimesMax. (A variable only so that tests and benchmarks can move it.)
-var smallMaxN uint64 = smallEngineReach(useAVX512)
+// it is faster than the large engine. It is at most smallPrimesMax. (A variable only so that
+// tests and benchmarks can move it.)
+var smallMaxN uint64 = smallEngineReach(kernels)
 
-// smallEngineReach is smallMaxN for the transforms the machine runs.
-func smallEngineReach(avx512 bool) uint64 {
-	if avx512 {
+// smallEngineReach is smallMaxN for the kernels the transforms run, where the small engine and
+// the large one on one core take the same time. Measured with BenchmarkEngines, which times
+// both from n = 5,000 to 60,000, the large one with each set of kernels, on an AMD EPYC with
+// AVX-512 (2 cores, load 16 to 18; best of 15 to 30; the large engine's time against the
+// small one's): AVX-512 107% at 7,500, 78% at 9,000 and 55% at 20,000; AVX2 117% at 11,000,
+// 104% at 13,000, 94% at 15,000 and 73% at 25,000; pure Go 123% at 30,000, 113% at 40,000
+// and 101% at 50,000.
+func smallEngineReach(k kernelSet) uint64 {
+	switch k {
+	case avx512:
 		return 7_500
+	case avx2:
+		return 14_000
 	}
-	return 25_000
+	return 50_000
 }
 
 // smallPrimesMax is the reach of smallPrimes.

@@ -135,7 +135,8 @@ func (w *residueWriter) Write(p []byte) (int, error) {
 }
 
 // TestWriteLargeNResidues checks n! beyond the reference vectors by its residues modulo two
-// primes larger than n, computed directly. FACTORIAL_RESIDUE_N (comma-separated) replaces the
+// primes larger than n, computed directly, with the best kernels the CPU runs, and the first
+// size with each other set of kernels too. FACTORIAL_RESIDUE_N (comma-separated) replaces the
 // sizes, e.g. 50000000,100000000 for the squares in blocks.
 func TestWriteLargeNResidues(t *testing.T) {
 	ns := []uint64{2_000_003, 10_000_000}
@@ -153,7 +154,22 @@ func TestWriteLargeNResidues(t *testing.T) {
 		}
 	}
 	primes := []uint64{1<<61 - 1, 1<<31 - 1}
+	type run struct {
+		n uint64
+		k kernelSet
+	}
+	ks := supportedKernels()
+	var runs []run
 	for _, n := range ns {
+		runs = append(runs, run{n, ks[0]})
+	}
+	for _, k := range ks[1:] {
+		runs = append(runs, run{ns[0], k})
+	}
+	defer func(k kernelSet) { kernels = k }(kernels)
+	for _, r := range runs {
+		n := r.n
+		kernels = r.k
 		ws := make([]*residueWriter, len(primes))
 		mw := make([]io.Writer, len(primes))
 		for i, q := range primes {
@@ -170,7 +186,7 @@ func TestWriteLargeNResidues(t *testing.T) {
 				_, want = bits.Div64(hi, lo, w.q)
 			}
 			if w.r != want {
-				t.Errorf("n=%d: text is %d mod %d, want %d", n, w.r, w.q, want)
+				t.Errorf("n=%d, %s kernels: text is %d mod %d, want %d", n, r.k, w.r, w.q, want)
 			}
 		}
 	}
