@@ -6,17 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// result is one load run: requests per second and latency percentiles.
+// result is one load run: requests per second and latency percentiles, and the CPU time per
+// request of the server and of the load generator (set by the caller).
 type result struct {
-	rps      float64
-	p50, p99 time.Duration
-	errors   int
+	rps           float64
+	p50, p99      time.Duration
+	errors        int
+	requests      int
+	cpu, generate time.Duration
 }
 
 // load sends GET path to addr from conns keep-alive connections, each one request at a time,
@@ -81,6 +87,7 @@ func load(addr, path string, conns int, d time.Duration) (result, error) {
 		return result{}, errors.New("no request answered")
 	}
 	slices.Sort(all)
+	res.requests = len(all)
 	res.rps = float64(len(all)) / elapsed.Seconds()
 	res.p50 = all[len(all)/2]
 	res.p99 = all[len(all)*99/100]
@@ -151,4 +158,34 @@ func skipChunks(r *bufio.Reader) error {
 			return nil
 		}
 	}
+}
+
+// processCPU is the CPU time (user and system) pid has used so far, its threads that ended
+// included, as /proc counts it (in clock ticks of 10 ms).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The name (field 2) is in parentheses and may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // utime, stime: fields 14 and 15
+		t, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// selfCPU is the CPU time this process (the load generator) has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

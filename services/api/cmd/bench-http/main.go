@@ -8,7 +8,8 @@
 //   - the text of n = 10,000 and of n = 100,000.
 //
 // It prints a table of the medians (requests/s, p99), their ratios and the targets, with the
-// machine and its load. make bench-http builds bin/standalone and runs it.
+// machine and its load, and the CPU time each side spends per request, which does not depend
+// on the load. make bench-http builds bin/standalone and runs it.
 package main
 
 import (
@@ -143,14 +144,25 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		r := row{scenario: sc}
 		for range rounds {
 			for _, which := range []string{"svc", "bare", "bare", "svc"} {
-				addr, path := svcAddr, sc.service
+				addr, path, pid := svcAddr, sc.service, svc.Process.Pid
 				if which == "bare" {
-					addr, path = bareAddr, sc.bare
+					addr, path, pid = bareAddr, sc.bare, bare.Process.Pid
 				}
+				cpu0, err := processCPU(pid)
+				if err != nil {
+					return err
+				}
+				gen0 := selfCPU()
 				res, err := load(addr, path, conns, d)
 				if err != nil {
 					return fmt.Errorf("%s: %w", sc.name, err)
 				}
+				gen := selfCPU() - gen0
+				cpu, err := processCPU(pid)
+				if err != nil {
+					return err
+				}
+				res.cpu, res.generate = (cpu-cpu0)/time.Duration(res.requests), gen/time.Duration(res.requests)
 				if res.errors > 0 {
 					return fmt.Errorf("%s: %d answers were not 200", sc.name, res.errors)
 				}
@@ -170,8 +182,8 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		cpuModel(), runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), before, after)
 	fmt.Printf("Loopback, %d connections, %d rounds of service/bare/bare/service × %v; medians (min) of %d runs each.\n\n",
 		conns, rounds, d, 2*rounds)
-	fmt.Println("| read | service req/s | bare req/s | ratio | service p99 | bare p99 | p99 ratio | target |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Println("| read | service req/s | bare req/s | ratio | service p99 | bare p99 | p99 ratio | target | CPU µs/req service, bare, load generator | CPU ratio |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range rows {
 		s, b := summarize(r.svc), summarize(r.bare)
 		ratio, p99ratio := s.rps/b.rps, float64(s.p99)/float64(b.p99)
@@ -183,27 +195,39 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		if !met {
 			verdict = "**not met**"
 		}
-		fmt.Printf("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %s | %s | %.2f | %s: %s |\n",
-			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, ms(s.p99), ms(b.p99), p99ratio, target, verdict)
+		// What the ratio of requests/s would be where the service (or the bare server) and
+		// the load generator had the cores to themselves: the inverse ratio of the CPU
+		// time both spend per request. It does not depend on what else runs.
+		cpuRatio := float64(b.cpu+b.generate) / float64(s.cpu+s.generate)
+		fmt.Printf("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %s | %s | %.2f | %s: %s | %s, %s, %s | %.2f |\n",
+			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, ms(s.p99), ms(b.p99), p99ratio, target, verdict,
+			us(s.cpu), us(b.cpu), us((s.generate+b.generate)/2), cpuRatio)
 	}
+	fmt.Println("\nCPU µs/req: CPU time (user and system) of the server process and of the load generator per request answered,")
+	fmt.Println("medians; CPU ratio: (bare + its generator) / (service + its generator), the ratio of requests/s")
+	fmt.Println("on cores of their own, whatever else runs.")
 	return nil
 }
 
+func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
+
 // summary is the median of several runs (and the lowest requests/s).
 type summary struct {
-	rps, minRPS float64
-	p99         time.Duration
+	rps, minRPS        float64
+	p99, cpu, generate time.Duration
 }
 
 func summarize(rs []result) summary {
 	rps := make([]float64, len(rs))
-	p99 := make([]time.Duration, len(rs))
+	p99, cpu, gen := make([]time.Duration, len(rs)), make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
 	for i, r := range rs {
-		rps[i], p99[i] = r.rps, r.p99
+		rps[i], p99[i], cpu[i], gen[i] = r.rps, r.p99, r.cpu, r.generate
 	}
 	slices.Sort(rps)
-	slices.Sort(p99)
-	return summary{rps: rps[len(rps)/2], minRPS: rps[0], p99: p99[len(p99)/2]}
+	for _, s := range [][]time.Duration{p99, cpu, gen} {
+		slices.Sort(s)
+	}
+	return summary{rps: rps[len(rps)/2], minRPS: rps[0], p99: p99[len(p99)/2], cpu: cpu[len(cpu)/2], generate: gen[len(gen)/2]}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
