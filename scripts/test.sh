@@ -7,7 +7,9 @@ GO=${GO:-go}
 failed=()
 for m in $MODULES; do
   echo "=== $m"
-  if ! (cd "$m" && "$GO" test -count=1 ${TEST_FLAGS:-} ./...); then
+  # -timeout: go test's default of 10 minutes a package is too short for integration's real
+  # processes on a loaded two-core machine (each test bounds its own waits).
+  if ! (cd "$m" && "$GO" test -count=1 -timeout 30m ${TEST_FLAGS:-} ./...); then
     failed+=("$m")
   fi
 done
