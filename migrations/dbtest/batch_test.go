@@ -2,6 +2,7 @@ package dbtest_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ func TestFactorialsBatches(t *testing.T) {
 		t.Run("RequestBatch", func(t *testing.T) { testRequestBatch(t, f) })
 		t.Run("ClaimBatch", func(t *testing.T) { testClaimBatch(t, f) })
 		t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, f) })
+		t.Run("CompleteBatchManyRows", func(t *testing.T) { testCompleteBatchManyRows(t, f) })
 		t.Run("Announced", func(t *testing.T) { testAnnounced(t, f) })
 	})
 }
@@ -156,6 +158,54 @@ func testCompleteBatch(t *testing.T, f *database.Factorials) {
 	if r := get(t, f, other); r.Status != database.StatusPending {
 		t.Errorf("a number w3 did not hold was completed: %+v", r)
 	}
+}
+
+// More rows than one statement takes (maxBatchRows is 256), the last statement with fewer
+// rows than PostgreSQL's prepared statement has (it is padded with rows that match nothing).
+func testCompleteBatchManyRows(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	var cs []database.Completion
+	var ns []int64
+	for i := range 300 {
+		n := newNumber()
+		ns = append(ns, n)
+		text := strconv.Itoa(1000 + i)
+		cs = append(cs, database.Completion{Number: n, Result: database.Result{
+			Checksum: "sum" + text, Size: int64(len(text)), Digits: int64(len(text)), ComputeMS: int64(i), Text: text}})
+	}
+	if _, err := f.RequestBatch(ctx, newRequests(ns), at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err := f.ClaimBatch(ctx, ns, "w4", at(time.Hour), at(0)); err != nil || len(claimed) != len(ns) {
+		t.Fatalf("claim: %d %v", len(claimed), err)
+	}
+	recs, err := f.CompleteBatch(ctx, "w4", cs, at(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := numbers(recs); !slices.Equal(got, ns) {
+		t.Fatalf("completed %d rows, want %d", len(got), len(ns))
+	}
+	for _, r := range recs {
+		if r.Text == "" || r.Checksum != "sum"+r.Text {
+			t.Fatalf("returned row %d: text %q checksum %q", r.Number, r.Text, r.Checksum)
+		}
+	}
+	for i, n := range ns {
+		r := get(t, f, n)
+		if r.Status != database.StatusDone || r.Text != cs[i].Result.Text || r.Checksum != cs[i].Result.Checksum ||
+			r.ComputeMS != int64(i) || !r.ComputedAt.Equal(at(2*time.Hour)) {
+			t.Fatalf("row %d after CompleteBatch: %+v", n, r)
+		}
+	}
+}
+
+func newRequests(ns []int64) []database.NewRequest {
+	reqs := make([]database.NewRequest, len(ns))
+	for i, n := range ns {
+		reqs[i] = database.NewRequest{Number: n}
+	}
+	return reqs
 }
 
 func testAnnounced(t *testing.T, f *database.Factorials) {

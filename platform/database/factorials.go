@@ -89,13 +89,14 @@ var (
 // every state change is one statement, so concurrent callers in any number of processes
 // see each change happen exactly once.
 type Factorials struct {
-	db   *bun.DB
-	read *bun.DB // where the reads that need not see a write of their own go: db, or OpenReader's
+	db    *bun.DB
+	read  *bun.DB    // where the reads that need not see a write of their own go: db, or OpenReader's
+	stmts *stmtCache // PostgreSQL's prepared statements of CompleteBatch
 }
 
 // NewFactorials returns the repository over db, whose schema is migrated.
 func NewFactorials(db *bun.DB) *Factorials {
-	return &Factorials{db: db, read: db}
+	return &Factorials{db: db, read: db, stmts: &stmtCache{}}
 }
 
 // ReadingFrom sends the repository's reads (Get, GetMany, List, Stuck, Unannounced,
