@@ -37,14 +37,16 @@ func numbers(recs []database.Record) []int64 {
 
 func testRequestBatch(t *testing.T, f *database.Factorials) {
 	ctx := t.Context()
-	done, failed, pending, fresh := newNumber(), newNumber(), newNumber(), newNumber()+1_000_000
+	done, failed, pending, fresh, odd := newNumber(), newNumber(), newNumber(), newNumber()+1_000_000, newNumber()
+	// A client id with every character an SQL literal or an array literal quotes.
+	const oddClient = `key:a"b\\c'd,{e} NULL`
 	state(t, f, done, database.StatusDone)
 	state(t, f, failed, database.StatusFailed)
 	state(t, f, pending, database.StatusPending)
 
 	res, err := f.RequestBatch(ctx, []database.NewRequest{
 		{Number: fresh, Client: "key:alice"}, {Number: done, Client: "key:bob"}, {Number: failed, Client: "10.0.0.1"},
-		{Number: pending}, {Number: fresh, Client: "key:carol"},
+		{Number: pending}, {Number: fresh, Client: "key:carol"}, {Number: odd, Client: oddClient},
 	}, at(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +61,7 @@ func testRequestBatch(t *testing.T, f *database.Factorials) {
 		{done, database.StatusDone, false, ""},
 		{failed, database.StatusPending, true, "10.0.0.1"},
 		{pending, database.StatusPending, false, ""},
+		{odd, database.StatusPending, true, oddClient},
 	}
 	if len(res) != len(want) {
 		t.Fatalf("%d results, want one per distinct number (%d)", len(res), len(want))

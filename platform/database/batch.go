@@ -53,6 +53,54 @@ func (f *Factorials) RequestBatch(ctx context.Context, reqs []NewRequest, now ti
 		return nil, nil
 	}
 	now = dbTime(now)
+	var (
+		created []Record
+		err     error
+	)
+	if f.db.Dialect().Name() == dialect.PG {
+		created, err = f.requestBatchPG(ctx, reqs, now)
+	} else {
+		created, err = f.requestBatchSQL(ctx, reqs, now)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("request %d factorials: %w", len(reqs), err)
+	}
+	return f.requested(ctx, reqs, created)
+}
+
+// requestSet is what RequestBatch changes of a row that exists (failed or cancelled).
+const requestSet = `ON CONFLICT (number) DO UPDATE SET
+			status = 'pending', attempts = 0, progress = 0, error = '', worker = '',
+			started_at = NULL, heartbeat_at = NULL, checked_at = NULL,
+			cost_us = excluded.cost_us, client = excluded.client,
+			requested_at = excluded.requested_at, updated_at = excluded.updated_at
+		WHERE factorials.status IN ('failed', 'cancelled')
+		RETURNING ` + columns
+
+// requestBatchPG inserts the requests on PostgreSQL: one prepared statement whatever the
+// batch, its values passed as arrays (see completeChunkPG).
+func (f *Factorials) requestBatchPG(ctx context.Context, reqs []NewRequest, now time.Time) ([]Record, error) {
+	ns := make([]int64, len(reqs))
+	costs := make([]int64, len(reqs))
+	clients := make([]string, len(reqs))
+	for i, r := range reqs {
+		ns[i], costs[i], clients[i] = r.Number, events.Cost(r.Number).Microseconds(), r.Client
+	}
+	var created []Record
+	err := f.queryPG(ctx, f.db, "request", func() string {
+		return `INSERT INTO factorials (number, status, cost_us, client, created_at, updated_at, requested_at)
+			SELECT v.n, 'pending', v.cost, v.client, $4::timestamptz, $4::timestamptz, $4::timestamptz
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v (n, cost, client)
+			` + requestSet
+	}, &created, int64Array(ns), int64Array(costs), textArray(clients), now)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	return created, nil
+}
+
+// requestBatchSQL inserts the requests with bun's formatting (SQLite).
+func (f *Factorials) requestBatchSQL(ctx context.Context, reqs []NewRequest, now time.Time) ([]Record, error) {
 	var values strings.Builder
 	args := make([]any, 0, 6*len(reqs))
 	for i, r := range reqs {
@@ -65,16 +113,15 @@ func (f *Factorials) RequestBatch(ctx context.Context, reqs []NewRequest, now ti
 	var created []Record
 	err := f.db.NewRaw(`INSERT INTO factorials (number, status, cost_us, client, created_at, updated_at, requested_at)
 		VALUES `+values.String()+`
-		ON CONFLICT (number) DO UPDATE SET
-			status = 'pending', attempts = 0, progress = 0, error = '', worker = '',
-			started_at = NULL, heartbeat_at = NULL, checked_at = NULL,
-			cost_us = excluded.cost_us, client = excluded.client,
-			requested_at = excluded.requested_at, updated_at = excluded.updated_at
-		WHERE factorials.status IN ('failed', 'cancelled')
-		RETURNING `+columns, args...).Scan(ctx, &created)
-	if err != nil {
-		return nil, fmt.Errorf("request %d factorials: %w", len(reqs), err)
+		`+requestSet, args...).Scan(ctx, &created)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
 	}
+	return created, nil
+}
+
+// requested is RequestBatch's answer: the rows created, and those it did not change read.
+func (f *Factorials) requested(ctx context.Context, reqs []NewRequest, created []Record) ([]Requested, error) {
 	byNumber := make(map[int64]Requested, len(reqs))
 	for _, rec := range created {
 		byNumber[rec.Number] = Requested{Record: rec.utc(), Created: true}
@@ -110,7 +157,15 @@ func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) 
 		return nil, nil
 	}
 	var recs []Record
-	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials WHERE number IN (?)`, bun.In(ns)).Scan(ctx, &recs)
+	var err error
+	if f.read.Dialect().Name() == dialect.PG {
+		// One prepared statement whatever the count (see completeChunkPG).
+		err = f.queryPG(ctx, f.read, "get-many", func() string {
+			return `SELECT ` + columns + ` FROM factorials WHERE number = ANY($1::bigint[])`
+		}, &recs, int64Array(ns))
+	} else {
+		err = f.read.NewRaw(`SELECT `+columns+` FROM factorials WHERE number IN (?)`, bun.In(ns)).Scan(ctx, &recs)
+	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get %d factorials: %w", len(ns), err)
 	}
@@ -128,6 +183,9 @@ func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, 
 		return nil, nil
 	}
 	now = dbTime(now)
+	if f.db.Dialect().Name() == dialect.PG {
+		return f.claimBatchPG(ctx, ns, worker, now, dbTime(staleBefore))
+	}
 	var values strings.Builder
 	args := make([]any, 0, 8*len(ns)+1)
 	for i, n := range ns {
@@ -149,6 +207,36 @@ func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, 
 		WHERE factorials.status = 'pending'
 		   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < ?))
 		RETURNING `+columns, args...).Scan(ctx, &claimed)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("claim %d factorials for %s: %w", len(ns), worker, err)
+	}
+	for i := range claimed {
+		claimed[i] = claimed[i].utc()
+	}
+	return claimed, nil
+}
+
+// claimBatchPG is ClaimBatch on PostgreSQL: one prepared statement whatever the batch, its
+// numbers passed as arrays (see completeChunkPG).
+func (f *Factorials) claimBatchPG(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]Record, error) {
+	costs := make([]int64, len(ns))
+	for i, n := range ns {
+		costs[i] = events.Cost(n).Microseconds()
+	}
+	var claimed []Record
+	err := f.queryPG(ctx, f.db, "claim", func() string {
+		return `INSERT INTO factorials
+				(number, status, attempts, worker, cost_us, created_at, updated_at, requested_at, started_at, heartbeat_at)
+			SELECT v.n, 'computing', 1, $3::text, v.cost, $4::timestamptz, $4::timestamptz, $4::timestamptz, $4::timestamptz, $4::timestamptz
+			FROM unnest($1::bigint[], $2::bigint[]) AS v (n, cost)
+			ON CONFLICT (number) DO UPDATE SET
+				status = 'computing', worker = excluded.worker, attempts = factorials.attempts + 1,
+				progress = 0, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+				updated_at = excluded.updated_at
+			WHERE factorials.status = 'pending'
+			   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < $5::timestamptz))
+			RETURNING ` + columns
+	}, &claimed, int64Array(ns), int64Array(costs), worker, now, staleBefore)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d factorials for %s: %w", len(ns), worker, err)
 	}
@@ -252,7 +340,7 @@ func (f *Factorials) completeChunkPG(ctx context.Context, worker string, cs []Co
 	for rows < len(cs) {
 		rows *= 2
 	}
-	stmt, err := f.stmts.get(ctx, f.db.DB, rows, completeStatementPG)
+	stmt, err := f.stmts.get(ctx, f.db.DB, "complete/"+strconv.Itoa(rows), func() string { return completeStatementPG(rows) })
 	if err != nil {
 		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
 	}
@@ -307,26 +395,74 @@ func completeStatementPG(rows int) string {
 	return q.String()
 }
 
+// queryPG runs the prepared statement of key (text()) on db with args, and scans the rows it
+// returns into dst.
+func (f *Factorials) queryPG(ctx context.Context, db *bun.DB, key string, text func() string, dst any, args ...any) error {
+	stmt, err := f.stmts.get(ctx, db.DB, key, text)
+	if err != nil {
+		return err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return db.ScanRows(ctx, rows, dst)
+}
+
+// int64Array is ns as a PostgreSQL array literal, {1,2,3}.
+func int64Array(ns []int64) string {
+	b := make([]byte, 0, 2+8*len(ns))
+	b = append(b, '{')
+	for i, n := range ns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return string(append(b, '}'))
+}
+
+// textArray is ss as a PostgreSQL array literal, each element quoted: {"a","b\"c"}.
+func textArray(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(s); j++ {
+			if c := s[j]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
 // stmtCache holds prepared statements by a key (database/sql prepares each again on every
 // connection it runs on, once).
 type stmtCache struct {
 	mu sync.Mutex
-	m  map[int]*sql.Stmt
+	m  map[string]*sql.Stmt
 }
 
-// get returns the statement of key, preparing text(key) on db the first time.
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, key int, text func(int) string) (*sql.Stmt, error) {
+// get returns the statement of key, preparing text() on db the first time.
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, key string, text func() string) (*sql.Stmt, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s, ok := c.m[key]; ok {
 		return s, nil
 	}
-	s, err := db.PrepareContext(ctx, text(key))
+	s, err := db.PrepareContext(ctx, text())
 	if err != nil {
 		return nil, err
 	}
 	if c.m == nil {
-		c.m = make(map[int]*sql.Stmt)
+		c.m = make(map[string]*sql.Stmt)
 	}
 	c.m[key] = s
 	return s, nil

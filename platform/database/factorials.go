@@ -91,7 +91,7 @@ var (
 type Factorials struct {
 	db    *bun.DB
 	read  *bun.DB    // where the reads that need not see a write of their own go: db, or OpenReader's
-	stmts *stmtCache // PostgreSQL's prepared statements of CompleteBatch
+	stmts *stmtCache // PostgreSQL's prepared statements of the batch operations
 }
 
 // NewFactorials returns the repository over db, whose schema is migrated.
@@ -106,6 +106,7 @@ func NewFactorials(db *bun.DB) *Factorials {
 func (f *Factorials) ReadingFrom(r *bun.DB) *Factorials {
 	if r != nil {
 		f.read = r
+		f.stmts = &stmtCache{} // none is prepared on r yet
 	}
 	return f
 }
