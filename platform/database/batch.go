@@ -450,16 +450,25 @@ type stmtCache struct {
 	m  map[string]*sql.Stmt
 }
 
-// get returns the statement of key, preparing text() on db the first time.
+// get returns the statement of key, preparing text() on db the first time. The lock is not
+// held while preparing: a database that does not answer holds each caller only as long as
+// its own context allows, not behind another's.
 func (c *stmtCache) get(ctx context.Context, db *sql.DB, key string, text func() string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.m[key]; ok {
+	s, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
 		return s, nil
 	}
 	s, err := db.PrepareContext(ctx, text())
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if first, ok := c.m[key]; ok { // prepared meanwhile by another caller
+		_ = s.Close()
+		return first, nil
 	}
 	if c.m == nil {
 		c.m = make(map[string]*sql.Stmt)
