@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,5 +119,38 @@ func TestCachedReadAllocations(t *testing.T) {
 				t.Errorf("%s %s: %.0f allocations per request; want at most %.0f", method, tc.target, allocs, tc.max)
 			}
 		})
+	}
+}
+
+// Request ids taken at once from many goroutines, across batches, are all different and
+// sensible, and each header value holds one id.
+func TestNewRequestIDsAreUnique(t *testing.T) {
+	const goroutines, each = 8, 1000
+	got := make([][]string, goroutines)
+	var wg sync.WaitGroup
+	for g := range got {
+		wg.Go(func() {
+			for range each {
+				v := newRequestID()
+				if len(v) != 1 || cap(v) != 1 {
+					t.Errorf("header value %q of cap %d; want one id, no room to append into the batch", v, cap(v))
+					return
+				}
+				got[g] = append(got[g], v[0])
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, ids := range got {
+		for _, id := range ids {
+			if seen[id] || !validRequestID(id) || !strings.HasPrefix(id, idPrefix+"-") {
+				t.Fatalf("id %q (seen before: %v)", id, seen[id])
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != goroutines*each {
+		t.Fatalf("%d ids; want %d", len(seen), goroutines*each)
 	}
 }
