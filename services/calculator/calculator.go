@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,7 +31,13 @@ type Config struct {
 	Concurrency      int   `env:"CALCULATOR_CONCURRENCY" envDefault:"1"`       // large-lane factorials computed at once by this process
 	SmallConcurrency int   `env:"CALCULATOR_SMALL_CONCURRENCY" envDefault:"2"` // small-lane batches handled at once by this process
 	BatchSize        int   `env:"CALCULATOR_BATCH_SIZE" envDefault:"128"`      // small-lane requests fetched and claimed together
-	MaxAttempts      int   `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
+	// LargeCores is how many cores one large computation may use; 0 (the default) is every
+	// core but one (GOMAXPROCS − 1, at least 1), so that the small lane always has a core:
+	// on every core, the engine held each one until the Go scheduler preempted it (10 ms),
+	// and every step of a small request (its POST, claim, record, announcement, answer)
+	// waited for that in turn.
+	LargeCores  int `env:"CALCULATOR_LARGE_CORES" envDefault:"0"`
+	MaxAttempts int `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
 	// Results of at most this many bytes (64 KiB: n up to about 17,800) live in the database
 	// row and travel in factorial.computed, instead of being an object of their own.
 	ResultRowMaxBytes int64 `env:"RESULT_ROW_MAX_BYTES" envDefault:"65536"`
@@ -57,6 +64,8 @@ func (c Config) Validate() error {
 		return errors.New("CALCULATOR_CONCURRENCY must be 1 or more")
 	case c.SmallConcurrency < 1:
 		return errors.New("CALCULATOR_SMALL_CONCURRENCY must be 1 or more")
+	case c.LargeCores < 0:
+		return errors.New("CALCULATOR_LARGE_CORES must be 0 (every core but one) or more")
 	case c.BatchSize < 1 || c.BatchSize > 1000:
 		return errors.New("CALCULATOR_BATCH_SIZE must be from 1 to 1000")
 	case c.MaxAttempts < 1:
@@ -172,7 +181,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
-		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, announced: s.ann, now: now,
+		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, largeCores: largeCores(cfg.LargeCores), announced: s.ann, now: now,
 		running: newRunning(d.Records, log), tracer: otel.Tracer(tracerName),
 	}
 	s.recon = &reconciler{
@@ -184,6 +193,14 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 }
 
 func now() time.Time { return time.Now().UTC() }
+
+// largeCores is the cores one large computation uses for CALCULATOR_LARGE_CORES = setting.
+func largeCores(setting int) int {
+	if setting > 0 {
+		return setting
+	}
+	return max(1, runtime.GOMAXPROCS(0)-1)
+}
 
 // Ping reports whether NATS is connected, for /readyz.
 func (s *Service) Ping(ctx context.Context) error { return s.conns.Ping(ctx) }

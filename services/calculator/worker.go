@@ -41,6 +41,8 @@ type SmallEngine interface {
 // Factorial is the service's engine: factorial.Write, and factorial.AppendText for small n.
 var Factorial SmallEngine = engine{}
 
+var _ CoresEngine = engine{}
+
 type engine struct{}
 
 func (engine) Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error) {
@@ -48,6 +50,18 @@ func (engine) Write(ctx context.Context, n uint64, w io.Writer, progress func(fl
 }
 
 func (engine) AppendText(dst []byte, n uint64) []byte { return factorial.AppendText(dst, n) }
+
+func (engine) WriteCores(ctx context.Context, n uint64, w io.Writer, progress func(float64), cores int) (int64, error) {
+	return factorial.WriteCores(ctx, n, w, progress, cores)
+}
+
+// CoresEngine is an Engine that can also be held to a number of cores: what the large lane
+// uses when the engine has it, so that a large computation leaves the small lane a core
+// (Config.LargeCores). factorial.WriteCores is one.
+type CoresEngine interface {
+	Engine
+	WriteCores(ctx context.Context, n uint64, w io.Writer, progress func(float64), cores int) (int64, error)
+}
 
 // EngineFunc adapts a function to Engine.
 type EngineFunc func(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (int64, error)
@@ -103,6 +117,7 @@ type worker struct {
 	beat        time.Duration // how often progress and the heartbeats are recorded
 	retryDelay  time.Duration // before a delivery that failed is tried again
 	rowMax      int64         // results of at most this many bytes live in the database row
+	largeCores  int           // cores one large computation may use (0: all); see Config.LargeCores
 	announced   *announcer    // records which announcements JetStream took
 	running     *running      // computations in flight, to cancel
 	tracer      trace.Tracer
@@ -386,9 +401,16 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	// spans side by side.
 	ectx, computeSpan := w.tracer.Start(ctx, "compute", trace.WithAttributes(attribute.Int64("factorial.number", n)))
 	go func() {
-		digits, err := w.engine.Write(ectx, uint64(n), io.MultiWriter(pw, check), func(p float64) {
-			progress.Store(math.Float64bits(p))
-		})
+		out, report := io.MultiWriter(pw, check), func(p float64) { progress.Store(math.Float64bits(p)) }
+		var (
+			digits int64
+			err    error
+		)
+		if e, ok := w.engine.(CoresEngine); ok && w.largeCores > 0 {
+			digits, err = e.WriteCores(ectx, uint64(n), out, report, w.largeCores)
+		} else {
+			digits, err = w.engine.Write(ectx, uint64(n), out, report)
+		}
 		pw.CloseWithError(err) // nil closes with EOF
 		endSpan(computeSpan, err)
 		done <- engineResult{digits, err}

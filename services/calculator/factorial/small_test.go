@@ -252,3 +252,22 @@ func TestWriteAtParallelThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCoresGivesWritesText checks that Write held to one core (WriteCores, what the large
+// lane uses to leave the small lane a core) gives the text that every core gives.
+func TestWriteCoresGivesWritesText(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few hundred milliseconds")
+	}
+	n := 2 * parallelMinN
+	sum := func(cores int) []byte {
+		h := sha256.New()
+		if _, err := WriteCores(context.Background(), n, h, nil, cores); err != nil {
+			t.Fatal(err)
+		}
+		return h.Sum(nil)
+	}
+	if one, all := sum(1), sum(0); !bytes.Equal(one, all) {
+		t.Fatalf("n=%d: WriteCores on one core differs from every core", n)
+	}
+}

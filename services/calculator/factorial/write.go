@@ -20,6 +20,14 @@ var ErrTooLarge = fmt.Errorf("factorial: n is larger than %d", MaxN)
 // few hundred milliseconds of work on large n, and finally with 1. Write returns the number of
 // digits written. It stops promptly (well under a second) with ctx.Err() when ctx is cancelled.
 func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (digits int64, err error) {
+	return WriteCores(ctx, n, w, progress, 0)
+}
+
+// WriteCores is Write with the computation spread over at most cores goroutines (0 or less:
+// GOMAXPROCS, as Write does). A service that computes small requests beside a large one
+// leaves itself a core this way: a large computation on every core holds each of them until
+// the scheduler preempts it, and every step of a small request waits that long.
+func WriteCores(ctx context.Context, n uint64, w io.Writer, progress func(float64), cores int) (digits int64, err error) {
 	if n > MaxN {
 		return 0, ErrTooLarge
 	}
@@ -31,6 +39,9 @@ func Write(ctx context.Context, n uint64, w io.Writer, progress func(float64)) (
 	}
 	t := newTask(ctx, progress)
 	defer t.close()
+	if cores > 0 && cores < t.workers {
+		t.workers = cores
+	}
 	if n < parallelMinN {
 		t.workers = 1
 	}
