@@ -416,29 +416,22 @@ func (f *Factorials) queryPG(ctx context.Context, db *bun.DB, key string, text f
 }
 
 // int64Array is ns as a PostgreSQL array literal, {1,2,3}.
-func int64Array(ns []int64) string {
-	b := make([]byte, 0, 2+8*len(ns))
-	b = append(b, '{')
-	for i, n := range ns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, n, 10)
-	}
-	return string(append(b, '}'))
-}
+func int64Array(ns []int64) string { return joinInts(ns, '{', '}') }
 
 // jsonArray is ns as a JSON array, [1,2,3], for SQLite's json_each.
-func jsonArray(ns []int64) string {
+func jsonArray(ns []int64) string { return joinInts(ns, '[', ']') }
+
+// joinInts writes ns in decimal, separated by commas, between open and close.
+func joinInts(ns []int64, open, close byte) string {
 	b := make([]byte, 0, 2+8*len(ns))
-	b = append(b, '[')
+	b = append(b, open)
 	for i, n := range ns {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = strconv.AppendInt(b, n, 10)
 	}
-	return string(append(b, ']'))
+	return string(append(b, close))
 }
 
 // textArray is ss as a PostgreSQL array literal, each element quoted: {"a","b\"c"}.
