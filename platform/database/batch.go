@@ -87,7 +87,7 @@ func (f *Factorials) requestBatchPG(ctx context.Context, reqs []NewRequest, now 
 		ns[i], costs[i], clients[i] = r.Number, events.Cost(r.Number).Microseconds(), r.Client
 	}
 	var created []Record
-	err := f.queryPG(ctx, f.db, "request", func() string {
+	err := f.queryPrepared(ctx, f.db, "request", func() string {
 		return `INSERT INTO factorials (number, status, cost_us, client, created_at, updated_at, requested_at)
 			SELECT v.n, 'pending', v.cost, v.client, $4::timestamptz, $4::timestamptz, $4::timestamptz
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v (n, cost, client)
@@ -160,7 +160,7 @@ func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) 
 	var err error
 	if f.read.Dialect().Name() == dialect.PG {
 		// One prepared statement whatever the count (see completeChunkPG).
-		err = f.queryPG(ctx, f.read, "get-many", func() string {
+		err = f.queryPrepared(ctx, f.read, "get-many", func() string {
 			return `SELECT ` + columns + ` FROM factorials WHERE number = ANY($1::bigint[])`
 		}, &recs, int64Array(ns))
 	} else {
@@ -168,7 +168,7 @@ func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) 
 		// was parsed and planned anew (sqlite3_prepare was 4% of the standalone process's
 		// CPU under make bench-load's tiny workload, most of it for the GETs' batched reads;
 		// BenchmarkGetManySQLite).
-		err = f.queryPG(ctx, f.read, "get-many-sqlite", func() string {
+		err = f.queryPrepared(ctx, f.read, "get-many-sqlite", func() string {
 			return `SELECT ` + columns + ` FROM factorials WHERE number IN (SELECT value FROM json_each(?))`
 		}, &recs, jsonArray(ns))
 	}
@@ -230,7 +230,7 @@ func (f *Factorials) claimBatchPG(ctx context.Context, ns []int64, worker string
 		costs[i] = events.Cost(n).Microseconds()
 	}
 	var claimed []Record
-	err := f.queryPG(ctx, f.db, "claim", func() string {
+	err := f.queryPrepared(ctx, f.db, "claim", func() string {
 		return `INSERT INTO factorials
 				(number, status, attempts, worker, cost_us, created_at, updated_at, requested_at, started_at, heartbeat_at)
 			SELECT v.n, 'computing', 1, $3::text, v.cost, $4::timestamptz, $4::timestamptz, $4::timestamptz, $4::timestamptz, $4::timestamptz
@@ -401,9 +401,9 @@ func completeStatementPG(rows int) string {
 	return q.String()
 }
 
-// queryPG runs the prepared statement of key (text()) on db with args, and scans the rows it
-// returns into dst. GetMany uses it on SQLite too.
-func (f *Factorials) queryPG(ctx context.Context, db *bun.DB, key string, text func() string, dst any, args ...any) error {
+// queryPrepared runs the prepared statement of key (text()) on db with args, and scans the rows it
+// returns into dst: PostgreSQL's hot statements, and GetMany on SQLite.
+func (f *Factorials) queryPrepared(ctx context.Context, db *bun.DB, key string, text func() string, dst any, args ...any) error {
 	stmt, err := f.stmts.get(ctx, db.DB, key, text)
 	if err != nil {
 		return err
