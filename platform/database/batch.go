@@ -318,16 +318,22 @@ func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Comp
 	q.Write(tail)
 	// The values' columns have names of their own, so that RETURNING's are not ambiguous.
 	rows, err := f.db.DB.QueryContext(ctx, q.String(), args...)
+	return f.completed(ctx, rows, err, texts, len(cs), worker)
+}
+
+// completed reads the records a completion statement returns (rows, or its error err),
+// their digits taken from texts: what was just written, not read back.
+func (f *Factorials) completed(ctx context.Context, rows *sql.Rows, err error, texts map[int64]string, count int, worker string) ([]Record, error) {
 	var recs []Record
 	if err == nil {
 		err = f.db.ScanRows(ctx, rows, &recs)
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
+		return nil, fmt.Errorf("complete %d factorials for %s: %w", count, worker, err)
 	}
 	for i := range recs {
 		recs[i] = recs[i].utc()
-		recs[i].Text = texts[recs[i].Number] // what was just written: no need to read it back
+		recs[i].Text = texts[recs[i].Number]
 	}
 	return recs, nil
 }
@@ -364,18 +370,7 @@ func (f *Factorials) completeChunkPG(ctx context.Context, worker string, cs []Co
 	}
 	args = append(args, now, now, worker)
 	res, err := stmt.QueryContext(ctx, args...)
-	var recs []Record
-	if err == nil {
-		err = f.db.ScanRows(ctx, res, &recs)
-	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("complete %d factorials for %s: %w", len(cs), worker, err)
-	}
-	for i := range recs {
-		recs[i] = recs[i].utc()
-		recs[i].Text = texts[recs[i].Number] // what was just written: no need to read it back
-	}
-	return recs, nil
+	return f.completed(ctx, res, err, texts, len(cs), worker)
 }
 
 // completeStatementPG is the text of completeChunkPG's statement for rows rows.
