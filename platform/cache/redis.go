@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/factorial-service/factorial/platform/batch"
 	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
@@ -27,10 +27,7 @@ var _ Cache = (*Redis)(nil)
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
-
-	mu       sync.Mutex
-	waiting  []*redisOp
-	flushing bool
+	pipes  *batch.Group[*redisOp, redisResult]
 }
 
 // redisOp is a get (value == nil) or a set waiting for its pipeline.
@@ -39,7 +36,6 @@ type redisOp struct {
 	key   string
 	value []byte
 	ttl   time.Duration
-	done  chan redisResult // buffered: the pipeline never blocks on a caller that left
 }
 
 type redisResult struct {
@@ -57,7 +53,9 @@ const (
 // NewRedis returns a cache on client whose keys all start with prefix (for example
 // "factorial:api:"). The caller keeps ownership of client.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+	r := &Redis{client: client, prefix: prefix}
+	r.pipes = batch.New(maxPipeline, r.send)
+	return r
 }
 
 // OpenRedis connects to the redis:// or rediss:// URL in rawURL (the REDIS_URL setting).
@@ -117,78 +115,54 @@ func (r *Redis) do(ctx context.Context, op *redisOp) redisResult {
 	if err := ctx.Err(); err != nil {
 		return redisResult{err: err}
 	}
-	op.ctx, op.done = ctx, make(chan redisResult, 1)
-	r.mu.Lock()
-	r.waiting = append(r.waiting, op)
-	if !r.flushing {
-		r.flushing = true
-		go r.flush()
+	op.ctx = ctx
+	res, err := r.pipes.Do(ctx, op)
+	if err != nil {
+		return redisResult{err: err}
 	}
-	r.mu.Unlock()
-	select {
-	case res := <-op.done:
-		return res
-	case <-ctx.Done():
-		return redisResult{err: ctx.Err()}
-	}
+	return res
 }
 
-// flush sends what waits, pipeline after pipeline, until nothing does.
-func (r *Redis) flush() {
-	for {
-		r.mu.Lock()
-		k := min(len(r.waiting), maxPipeline)
-		if k == 0 {
-			r.flushing = false
-			r.mu.Unlock()
-			return
-		}
-		ops := r.waiting[:k:k]
-		r.waiting = r.waiting[k:]
-		r.mu.Unlock()
-		r.send(ops)
-	}
-}
-
-func (r *Redis) send(ops []*redisOp) {
-	// Callers that already left are not sent.
-	live := ops[:0:0]
-	for _, op := range ops {
+// send sends ops in one pipeline and returns their answers, in order.
+func (r *Redis) send(ops []*redisOp) []redisResult {
+	results := make([]redisResult, len(ops))
+	// Callers that already left are not sent (nobody reads their results).
+	live := make([]int, 0, len(ops))
+	for i, op := range ops {
 		if op.ctx.Err() == nil {
-			live = append(live, op)
+			live = append(live, i)
 		}
 	}
 	if len(live) == 0 {
-		return
+		return results
 	}
 	// The first caller's context carries the trace (and its values); the pipeline is bounded
 	// on its own, since any caller may leave.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), pipelineTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ops[live[0]].ctx), pipelineTimeout)
 	defer cancel()
 	if len(live) == 1 {
-		live[0].done <- r.one(ctx, live[0])
-		return
+		results[live[0]] = r.one(ctx, ops[live[0]])
+		return results
 	}
 	pipe := r.client.Pipeline()
 	cmds := make([]redis.Cmder, len(live))
-	for i, op := range live {
-		if op.value == nil {
-			cmds[i] = pipe.Get(ctx, r.prefix+op.key)
+	for k, i := range live {
+		if op := ops[i]; op.value == nil {
+			cmds[k] = pipe.Get(ctx, r.prefix+op.key)
 		} else {
-			cmds[i] = pipe.Set(ctx, r.prefix+op.key, op.value, op.ttl)
+			cmds[k] = pipe.Set(ctx, r.prefix+op.key, op.value, op.ttl)
 		}
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is its own
-	for i, op := range live {
-		var res redisResult
-		switch c := cmds[i].(type) {
+	for k, i := range live {
+		switch c := cmds[k].(type) {
 		case *redis.StringCmd:
-			res.value, res.err = c.Bytes()
+			results[i].value, results[i].err = c.Bytes()
 		default:
-			res.err = c.Err()
+			results[i].err = c.Err()
 		}
-		op.done <- res
 	}
+	return results
 }
 
 // one sends a command alone.

@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/factorial-service/factorial/platform/batch"
 	"github.com/factorial-service/factorial/platform/database"
 )
 
@@ -23,10 +23,16 @@ const (
 // requestBatcher records concurrent POSTs together: while one statement runs, the requests
 // that arrive queue up, and the next statement records all of them (group commit). Under
 // SQLite's synchronous=FULL every commit waits for the disk, so this is what lets many
-// clients be answered per disk sync; PostgreSQL is spared the round trips (see group).
+// clients be answered per disk sync; PostgreSQL is spared the round trips.
 type requestBatcher struct {
 	records RequestRecorder
-	group   group[database.NewRequest, requestOutcome]
+	group   *batch.Group[database.NewRequest, requestOutcome]
+}
+
+func newRequestBatcher(records RequestRecorder) *requestBatcher {
+	b := &requestBatcher{records: records}
+	b.group = batch.New(maxRequestBatch, b.record)
+	return b
 }
 
 type requestOutcome struct {
@@ -38,7 +44,7 @@ type requestOutcome struct {
 // request made it pending. It returns when the record is written (or failed), or when ctx
 // ends; a request whose caller left may still be recorded.
 func (b *requestBatcher) request(ctx context.Context, n int64, client string) (database.Record, bool, error) {
-	out, err := b.group.do(ctx, database.NewRequest{Number: n, Client: client}, maxRequestBatch, b.record)
+	out, err := b.group.Do(ctx, database.NewRequest{Number: n, Client: client})
 	if err != nil {
 		return database.Record{}, false, err
 	}
@@ -84,7 +90,13 @@ const maxReadBatch = 256
 // round trip, a parse and a plan.
 type readBatcher struct {
 	records RecordReader
-	group   group[int64, readOutcome]
+	group   *batch.Group[int64, readOutcome]
+}
+
+func newReadBatcher(records RecordReader) *readBatcher {
+	b := &readBatcher{records: records}
+	b.group = batch.New(maxReadBatch, b.read)
+	return b
 }
 
 type readOutcome struct {
@@ -95,7 +107,7 @@ type readOutcome struct {
 // get returns the record of n, or an error wrapping database.ErrNotFound, as
 // database.Factorials.Get does; it returns early when ctx ends.
 func (b *readBatcher) get(ctx context.Context, n int64) (database.Record, error) {
-	out, err := b.group.do(ctx, n, maxReadBatch, b.read)
+	out, err := b.group.Do(ctx, n)
 	if err != nil {
 		return database.Record{}, err
 	}
@@ -123,63 +135,4 @@ func (b *readBatcher) read(ns []int64) []readOutcome {
 		}
 	}
 	return outs
-}
-
-// group gathers concurrent calls into batches: while one batch runs, the calls that arrive
-// queue up, and the next batch takes all of them (at most max). It needs no goroutine of its
-// own: a flush runs while calls wait and stops when none do, so a call that comes alone goes
-// at once, with no window to wait for. The zero value is ready.
-type group[In, Out any] struct {
-	mu       sync.Mutex
-	waiting  []groupCall[In, Out]
-	flushing bool
-}
-
-type groupCall[In, Out any] struct {
-	in   In
-	done chan Out // buffered: a flush never blocks on a caller that left
-}
-
-// do queues in and returns its outcome from run, which takes a batch and returns one outcome
-// per input, in order; or ctx's error if ctx ends first (in may still be run). Every call of
-// one group passes the same max and run.
-func (g *group[In, Out]) do(ctx context.Context, in In, max int, run func([]In) []Out) (Out, error) {
-	c := groupCall[In, Out]{in: in, done: make(chan Out, 1)}
-	g.mu.Lock()
-	g.waiting = append(g.waiting, c)
-	if !g.flushing {
-		g.flushing = true
-		go g.flush(max, run)
-	}
-	g.mu.Unlock()
-	select {
-	case out := <-c.done:
-		return out, nil
-	case <-ctx.Done():
-		var zero Out
-		return zero, ctx.Err()
-	}
-}
-
-// flush runs what waits, batch after batch, until nothing does.
-func (g *group[In, Out]) flush(max int, run func([]In) []Out) {
-	for {
-		g.mu.Lock()
-		k := min(len(g.waiting), max)
-		if k == 0 {
-			g.flushing = false
-			g.mu.Unlock()
-			return
-		}
-		batch := g.waiting[:k:k]
-		g.waiting = g.waiting[k:]
-		g.mu.Unlock()
-		ins := make([]In, k)
-		for i, c := range batch {
-			ins[i] = c.in
-		}
-		for i, out := range run(ins) {
-			batch[i].done <- out
-		}
-	}
 }

@@ -42,7 +42,7 @@ func (c *countingRecorder) RequestBatch(ctx context.Context, reqs []database.New
 // of the requests for one number exactly one made it pending.
 func TestConcurrentRequestsShareStatements(t *testing.T) {
 	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 20 * time.Millisecond}
-	b := &requestBatcher{records: rec}
+	b := newRequestBatcher(rec)
 	const clients = 300
 	var created atomic.Int32
 	var wg sync.WaitGroup
@@ -73,7 +73,7 @@ func TestConcurrentRequestsShareStatements(t *testing.T) {
 func TestRequestBatchErrorsAndLeavers(t *testing.T) {
 	boom := errors.New("database is down")
 	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 300 * time.Millisecond, err: boom}
-	b := &requestBatcher{records: rec}
+	b := newRequestBatcher(rec)
 	var wg sync.WaitGroup
 	for n := range int64(10) {
 		wg.Go(func() {
@@ -124,7 +124,7 @@ func TestConcurrentReadsShareStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := &countingReader{Factorials: records, delay: 20 * time.Millisecond}
-	b := &readBatcher{records: rd}
+	b := newReadBatcher(rd)
 
 	start := time.Now()
 	if rec, err := b.get(t.Context(), 7); err != nil || rec.Number != 7 {
@@ -161,7 +161,7 @@ func TestConcurrentReadsShareStatements(t *testing.T) {
 func TestReadBatchErrorsAndLeavers(t *testing.T) {
 	boom := errors.New("database is down")
 	rd := &countingReader{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 300 * time.Millisecond, err: boom}
-	b := &readBatcher{records: rd}
+	b := newReadBatcher(rd)
 	var wg sync.WaitGroup
 	for n := range int64(10) {
 		wg.Go(func() {

@@ -1,0 +1,77 @@
+// Package batch gathers concurrent calls into batches: one statement, pipeline or request
+// for many callers, so a crowd costs a round trip per batch instead of one per caller.
+package batch
+
+import (
+	"context"
+	"sync"
+)
+
+// Group runs concurrent calls in batches: while one batch runs, the calls that arrive queue
+// up, and the next batch takes all of them (at most max). It needs no goroutine of its own:
+// a flush runs while calls wait and stops when none do, so a call that comes alone goes at
+// once, with no window to wait for.
+type Group[In, Out any] struct {
+	max int
+	run func([]In) []Out
+
+	mu       sync.Mutex
+	waiting  []call[In, Out]
+	flushing bool
+}
+
+type call[In, Out any] struct {
+	in   In
+	done chan Out // buffered: a flush never blocks on a caller that left
+}
+
+// New returns a group whose batches hold at most max inputs and are run by run, which
+// returns one outcome per input, in order. run bounds its own time: a caller may leave
+// before its batch ends.
+func New[In, Out any](max int, run func([]In) []Out) *Group[In, Out] {
+	return &Group[In, Out]{max: max, run: run}
+}
+
+// Do queues in and returns its outcome, or ctx's error if ctx ends first (in may still be
+// run: a run that must skip inputs whose callers left sees their contexts only if In
+// carries them).
+func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	c := call[In, Out]{in: in, done: make(chan Out, 1)}
+	g.mu.Lock()
+	g.waiting = append(g.waiting, c)
+	if !g.flushing {
+		g.flushing = true
+		go g.flush()
+	}
+	g.mu.Unlock()
+	select {
+	case out := <-c.done:
+		return out, nil
+	case <-ctx.Done():
+		var zero Out
+		return zero, ctx.Err()
+	}
+}
+
+// flush runs what waits, batch after batch, until nothing does.
+func (g *Group[In, Out]) flush() {
+	for {
+		g.mu.Lock()
+		k := min(len(g.waiting), g.max)
+		if k == 0 {
+			g.flushing = false
+			g.mu.Unlock()
+			return
+		}
+		calls := g.waiting[:k:k]
+		g.waiting = g.waiting[k:]
+		g.mu.Unlock()
+		ins := make([]In, k)
+		for i, c := range calls {
+			ins[i] = c.in
+		}
+		for i, out := range g.run(ins) {
+			calls[i].done <- out
+		}
+	}
+}
