@@ -119,7 +119,7 @@ func (r *results) remember(res result) {
 	if e.meta == nil && e.row && !r.presigns {
 		e.meta, e.metaLength = render(toMetadataJSON(e.rec))
 	}
-	if e.text == nil {
+	if e.text == nil || e.text.rowText != e.rec.Text {
 		e.text = newTextHeaders(e.rec)
 	}
 	r.hot.put(e)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -306,7 +307,7 @@ func (r *results) forget(ctx context.Context, n int64) {
 // readText reads the digits of a done record and checks them against it: a *corruptError
 // when they do not match (or are gone), an *unavailableError when storage does not answer.
 func (r *results) readText(ctx context.Context, rec database.Record) (string, error) {
-	obj, err := r.openDigits(ctx, rec)
+	obj, err := r.openDigits(ctx, rec, nil)
 	if err != nil {
 		return "", err
 	}
@@ -326,8 +327,10 @@ func (r *results) readText(ctx context.Context, rec database.Record) (string, er
 }
 
 // openDigits opens the digits of a done record: the object of its key or, for a small result
-// (empty key), the text of its row (read again when rec came from the cache without it).
-func (r *results) openDigits(ctx context.Context, rec database.Record) (objectstore.Reader, error) {
+// (empty key), the text of its row (read again when rec came from the cache without it). th,
+// the headers of a result the process keeps in memory (or nil), saves fingerprinting that
+// same text again.
+func (r *results) openDigits(ctx context.Context, rec database.Record, th *textHeaders) (objectstore.Reader, error) {
 	if rec.Key != "" {
 		obj, err := r.store.Open(ctx, rec.Key)
 		if err != nil {
@@ -341,7 +344,7 @@ func (r *results) openDigits(ctx context.Context, rec database.Record) (objectst
 			return nil, err
 		}
 		if full.Key != "" || full.Checksum != rec.Checksum {
-			return r.openDigits(ctx, full)
+			return r.openDigits(ctx, full, nil)
 		}
 		rec = full
 	}
@@ -349,26 +352,46 @@ func (r *results) openDigits(ctx context.Context, rec database.Record) (objectst
 	if rec.ComputedAt != nil {
 		at = *rec.ComputedAt
 	}
-	// The "ETag" of a row's digits is a fingerprint of the text itself (maphash: a few µs for
-	// 64 KiB, where SHA-256 takes tens), so the check of a text recorded in the verified set
-	// holds for that text only: digits read again from a row changed since do not pass as
-	// checked.
-	return rowDigits{strings.NewReader(rec.Text), objectstore.Object{
-		Size: int64(len(rec.Text)), ETag: `"row-` + strconv.FormatUint(maphash.String(rowSeed, rec.Text), 16) + `"`, ModTime: at,
+	etag := ""
+	if th != nil && th.rowText == rec.Text { // the same string: compared by its pointer first
+		etag = th.rowETag
+	} else {
+		etag = rowETag(rec.Text)
+	}
+	return &rowDigits{Reader: strings.NewReader(rec.Text), text: rec.Text, info: objectstore.Object{
+		Size: int64(len(rec.Text)), ETag: etag, ModTime: at,
 	}}, nil
+}
+
+// rowETag is the "ETag" of a row's digits: a fingerprint of the text itself (maphash: a few
+// µs for 64 KiB, where SHA-256 takes tens), so the check of a text recorded in the verified
+// set holds for that text only: digits read again from a row changed since do not pass as
+// checked. A result kept in memory has its fingerprint made once (textHeaders).
+func rowETag(text string) string {
+	return `"row-` + strconv.FormatUint(maphash.String(rowSeed, text), 16) + `"`
 }
 
 // rowSeed seeds the fingerprints of rows' digits (openDigits).
 var rowSeed = maphash.MakeSeed()
 
 // rowDigits reads the digits kept in a database row, as an objectstore.Reader.
+// progressWriter.ReadFrom writes them from the string itself (rest), not through a buffer.
 type rowDigits struct {
 	*strings.Reader
+	text string
 	info objectstore.Object
 }
 
-func (d rowDigits) Info() objectstore.Object { return d.info }
-func (rowDigits) Close() error               { return nil }
+func (d *rowDigits) Info() objectstore.Object { return d.info }
+func (*rowDigits) Close() error               { return nil }
+
+// rest returns the next n bytes at most, and moves past them.
+func (d *rowDigits) rest(n int64) string {
+	off := d.Size() - int64(d.Len())
+	n = min(n, int64(d.Len()))
+	_, _ = d.Seek(n, io.SeekCurrent)
+	return d.text[off : off+n]
+}
 
 // warnEvery logs a warning at most once every warnInterval, so a dependency that is down
 // (the cache) does not log once per request.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +24,7 @@ type textHeaders struct {
 	etag, etagGzip     []string
 	inline, attachment []string // Content-Disposition
 	modTime            time.Time
+	rowText, rowETag   string // digits kept in the row, and their fingerprint (openDigits)
 }
 
 func newTextHeaders(rec database.Record) *textHeaders {
@@ -31,12 +33,16 @@ func newTextHeaders(rec database.Record) *textHeaders {
 		modTime = *rec.ComputedAt
 	}
 	name := fmt.Sprintf(`; filename="factorial-%d.txt"`, rec.Number)
-	return &textHeaders{
+	th := &textHeaders{
 		etag:     []string{`"` + rec.Checksum + `"`},
 		etagGzip: []string{`"` + rec.Checksum + `-gzip"`},
 		inline:   []string{"inline" + name}, attachment: []string{"attachment" + name},
 		modTime: modTime,
 	}
+	if rec.Key == "" && rec.Text != "" {
+		th.rowText, th.rowETag = rec.Text, rowETag(rec.Text)
+	}
+	return th
 }
 
 var (
@@ -54,7 +60,7 @@ var (
 func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeaders, download bool) error {
 	req, resp := c.Request(), c.Response()
 	ctx := req.Context()
-	obj, err := s.results.openDigits(ctx, rec)
+	obj, err := s.results.openDigits(ctx, rec, th)
 	if err != nil {
 		return s.notServed(c, rec, err)
 	}
@@ -69,7 +75,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		return p
 	}
 	verified := s.results.verified.has(rec, info)
-	if _, inRow := obj.(rowDigits); !verified && (inRow || rng != "" || req.Method == http.MethodHead || rec.Size <= holdBack) {
+	if _, inRow := obj.(*rowDigits); !verified && (inRow || rng != "" || req.Method == http.MethodHead || rec.Size <= holdBack) {
 		// Checked whole before any header is set, so digits that do not match get the 202 of
 		// their recomputation (JSON, not cacheable) instead of a 200 or 206 with the record's
 		// ETag: digits kept in a row (in memory), a part (served from the middle, it cannot be
@@ -201,6 +207,11 @@ const sendPiece = 4 << 20
 func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := w.Response.Writer.(io.ReaderFrom)
 	lr, limited := src.(*io.LimitedReader)
+	if limited {
+		if d, inRow := lr.R.(*rowDigits); inRow {
+			return w.writeRow(d, lr)
+		}
+	}
 	file := false
 	if limited {
 		_, file = lr.R.(*os.File)
@@ -222,6 +233,28 @@ func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	return total, nil
 }
+
+// writeRow writes what lr asks of d, digits held in memory, from the string itself, in
+// pieces of rowPiece (each moving the write deadline, see Write): not copied through a
+// buffer first, since the connection only reads what it is given.
+func (w *progressWriter) writeRow(d *rowDigits, lr *io.LimitedReader) (int64, error) {
+	var total int64
+	for lr.N > 0 {
+		piece := d.rest(min(lr.N, rowPiece))
+		if piece == "" {
+			break
+		}
+		n, err := w.Write(unsafe.Slice(unsafe.StringData(piece), len(piece))) // never written to
+		lr.N -= int64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+const rowPiece = 256 << 10
 
 func (w *progressWriter) Unwrap() http.ResponseWriter { return w.Response }
 
