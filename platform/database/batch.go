@@ -20,7 +20,8 @@ import (
 // The batch operations do for many numbers what Request, Claim and Complete do for one, each
 // in one statement: with many clients at once (the API) and many small requests at once (the
 // calculator's small lane), one round trip and one commit serve them all. Under SQLite's
-// synchronous=FULL, each commit is a sync of the disk: batching is what makes it fast.
+// synchronous=FULL, each commit of a request is a sync of the disk: batching is what makes it
+// fast (the calculator's commit without one: relaxedSync).
 
 // NewRequest is one request to record.
 type NewRequest struct {
@@ -203,7 +204,8 @@ func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, 
 	}
 	args = append(args, dbTime(staleBefore))
 	var claimed []Record
-	err := f.db.NewRaw(`INSERT INTO factorials
+	err := f.relaxedSync(ctx, func(db bun.IDB, _ sqlQuerier) error {
+		return db.NewRaw(`INSERT INTO factorials
 			(number, status, attempts, worker, cost_us, created_at, updated_at, requested_at, started_at, heartbeat_at)
 		VALUES `+values.String()+`
 		ON CONFLICT (number) DO UPDATE SET
@@ -213,6 +215,7 @@ func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, 
 		WHERE factorials.status = 'pending'
 		   OR (factorials.status = 'computing' AND (factorials.heartbeat_at IS NULL OR factorials.heartbeat_at < ?))
 		RETURNING `+columns, args...).Scan(ctx, &claimed)
+	})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("claim %d factorials for %s: %w", len(ns), worker, err)
 	}
@@ -317,8 +320,13 @@ func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Comp
 	}
 	q.Write(tail)
 	// The values' columns have names of their own, so that RETURNING's are not ambiguous.
-	rows, err := f.db.DB.QueryContext(ctx, q.String(), args...)
-	return f.completed(ctx, rows, err, texts, len(cs), worker)
+	var recs []Record
+	err = f.relaxedSync(ctx, func(_ bun.IDB, raw sqlQuerier) error {
+		rows, err := raw.QueryContext(ctx, q.String(), args...)
+		recs, err = f.completed(ctx, rows, err, texts, len(cs), worker)
+		return err
+	})
+	return recs, err
 }
 
 // completed reads the records a completion statement returns (rows, or its error err),
@@ -490,8 +498,11 @@ func (f *Factorials) MarkAnnounced(ctx context.Context, ns []int64, now time.Tim
 	if len(ns) == 0 {
 		return nil
 	}
-	_, err := f.db.NewRaw(`UPDATE factorials SET announced_at = ?
+	err := f.relaxedSync(ctx, func(db bun.IDB, _ sqlQuerier) error {
+		_, err := db.NewRaw(`UPDATE factorials SET announced_at = ?
 		WHERE number IN (?) AND status = 'done' AND announced_at IS NULL`, dbTime(now), bun.In(ns)).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mark %d factorials announced: %w", len(ns), err)
 	}
