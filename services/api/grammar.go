@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -263,6 +264,15 @@ func parseFactorialQuery(rawQuery string) (factorialQuery, error) {
 	if rawQuery == "" {
 		return q, nil // the common case, without allocating
 	}
+	if plainQuery(rawQuery) {
+		return q, q.setPlain(rawQuery)
+	}
+	return parseQueryValues(rawQuery)
+}
+
+// parseQueryValues is parseFactorialQuery of any query, through url.ParseQuery.
+func parseQueryValues(rawQuery string) (factorialQuery, error) {
+	var q factorialQuery
 	values, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return q, problem(http.StatusBadRequest, "the query is malformed; %s", factorialQueryHint)
@@ -271,31 +281,80 @@ func parseFactorialQuery(rawQuery string) (factorialQuery, error) {
 		if len(vs) > 1 {
 			return q, problem(http.StatusBadRequest, "query parameter %s is given more than once; %s", clip(name), factorialQueryHint)
 		}
-		switch v := vs[0]; name {
-		case "wait":
-			d, ok := parseWait(v)
-			if !ok {
-				return q, problem(http.StatusBadRequest, "wait %s is not a duration like 30s, 1.5s or 500ms (at most 60s)", clip(v))
-			}
-			q.wait = d
-		case "download":
-			switch v {
-			case "1", "true":
-				q.download = true
-			case "0", "false":
-			default:
-				return q, problem(http.StatusBadRequest, "download %s is not true, false, 1 or 0", clip(v))
-			}
-		case "format":
-			if v != "json" && v != "text" {
-				return q, problem(http.StatusBadRequest, "format %s is not json or text", clip(v))
-			}
-			q.format = v
-		default:
-			return q, problem(http.StatusBadRequest, "unknown query parameter %s; %s", clip(name), factorialQueryHint)
+		if err := q.set(name, vs[0]); err != nil {
+			return q, err
 		}
 	}
 	return q, nil
+}
+
+// plainQuery reports whether raw is a query that url.ParseQuery would read as it is written,
+// each name at most once: at most three parameters, with no escape, '+' or ';', and names
+// that all differ. Such a query (format=text, wait=30s&format=json) is read in place,
+// without the map of url.ParseQuery (setPlain).
+func plainQuery(raw string) bool {
+	if len(raw) > 64 || strings.ContainsAny(raw, "%+;") {
+		return false
+	}
+	var names [3]string
+	i := 0
+	for seg := range strings.SplitSeq(raw, "&") {
+		if seg == "" {
+			continue
+		}
+		if i == len(names) {
+			return false
+		}
+		name, _, _ := strings.Cut(seg, "=")
+		if slices.Contains(names[:i], name) {
+			return false
+		}
+		names[i] = name
+		i++
+	}
+	return true
+}
+
+// setPlain reads a query plainQuery accepted.
+func (q *factorialQuery) setPlain(raw string) error {
+	for seg := range strings.SplitSeq(raw, "&") {
+		if seg == "" {
+			continue
+		}
+		name, v, _ := strings.Cut(seg, "=")
+		if err := q.set(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// set reads one parameter of the query.
+func (q *factorialQuery) set(name, v string) error {
+	switch name {
+	case "wait":
+		d, ok := parseWait(v)
+		if !ok {
+			return problem(http.StatusBadRequest, "wait %s is not a duration like 30s, 1.5s or 500ms (at most 60s)", clip(v))
+		}
+		q.wait = d
+	case "download":
+		switch v {
+		case "1", "true":
+			q.download = true
+		case "0", "false":
+		default:
+			return problem(http.StatusBadRequest, "download %s is not true, false, 1 or 0", clip(v))
+		}
+	case "format":
+		if v != "json" && v != "text" {
+			return problem(http.StatusBadRequest, "format %s is not json or text", clip(v))
+		}
+		q.format = v
+	default:
+		return problem(http.StatusBadRequest, "unknown query parameter %s; %s", clip(name), factorialQueryHint)
+	}
+	return nil
 }
 
 // parseWait reads a wait: a whole number written as everywhere else (no sign, no leading

@@ -259,6 +259,9 @@ func FuzzParseFactorialQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := parseFactorialQuery(raw)
+		if want, werr := parseQueryValues(raw); (err == nil) != (werr == nil) || (err == nil && q != want) {
+			t.Fatalf("%q: %+v, %v; url.ParseQuery's values give %+v, %v", raw, q, err, want, werr)
+		}
 		if err != nil {
 			oneLine(t, err, http.StatusBadRequest)
 			return
@@ -273,6 +276,28 @@ func FuzzParseFactorialQuery(f *testing.F) {
 			t.Fatalf("%q accepted but malformed: %v", raw, err)
 		}
 	})
+}
+
+// The queries read in place (plainQuery) are read as url.ParseQuery's values are.
+func TestPlainQueryIsParseQuery(t *testing.T) {
+	for _, raw := range []string{"format=text", "format=json", "wait=30s", "wait=1.5s&format=text", "format=text&download=1",
+		"wait=2m&format=text&download=true", "&format=text&", "format=text&&wait=1s", "format=xml", "wait=1h", "download=yes",
+		"color=red", "=text", "format", "format=", "format=text&format=text", "wait=1s&format=text&download=0&x=1",
+		"format=te=xt", "a&b&c"} {
+		got, err := parseFactorialQuery(raw)
+		want, werr := parseQueryValues(raw)
+		if (err == nil) != (werr == nil) || (err == nil && got != want) {
+			t.Errorf("%q: %+v, %v; url.ParseQuery's values give %+v, %v", raw, got, err, want, werr)
+		}
+	}
+	if !plainQuery("format=text") || !plainQuery("wait=30s&format=json&download=1") || plainQuery("format=text&format=json") ||
+		plainQuery("a%20b=1") || plainQuery("a+b=1") || plainQuery("a=1;b=2") || plainQuery("a=1&b=2&c=3&d=4") {
+		t.Fatal("plainQuery does not take what it says")
+	}
+	q := "format=text"
+	if n := testing.AllocsPerRun(100, func() { _, _ = parseFactorialQuery(q) }); n != 0 {
+		t.Fatalf("parseFactorialQuery(%q) allocates %v times", q, n)
+	}
 }
 
 // FuzzNegotiate: any Accept header gives one of the offers or "not acceptable", and never

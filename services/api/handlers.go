@@ -145,10 +145,10 @@ func (s *Service) getFactorial(c echo.Context) error {
 	if e != nil && !text && e.json != nil {
 		return writeJSON(c, e.json, e.jsonLength) // nothing to log: the request id stays out of the context
 	}
-	ctx := withRequestID(c)
 	if e != nil && text {
-		return s.streamText(c, e.rec, e.text, q.download)
+		return s.streamText(c, e.rec, e.text, q.download) // puts the request id in its context if it needs it
 	}
+	ctx := withRequestID(c)
 	inlineMax := s.cfg.InlineResultMaxBytes
 	if text {
 		inlineMax = -1 // the digits are streamed, not inlined

@@ -59,8 +59,9 @@ var (
 // already checked goes from the file to the socket in the kernel (sendfile).
 func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeaders, download bool) error {
 	req, resp := c.Request(), c.Response()
-	ctx := req.Context()
-	obj, err := s.results.openDigits(ctx, rec, th)
+	// The request's id goes into its context (withRequestID) only where something may log or
+	// publish about it (a result sent back to be computed), not on every download.
+	obj, err := s.results.openDigits(req.Context(), rec, th)
 	if err != nil {
 		return s.notServed(c, rec, err)
 	}
@@ -124,7 +125,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		zw, _ := gzip.NewWriterLevel(newProgressWriter(resp), gzip.BestSpeed)
 		if _, err := io.Copy(zw, src); err != nil {
 			if ce := v.corrupt(); ce != nil {
-				_, _ = s.results.recompute(ctx, rec, ce)
+				_, _ = s.results.recompute(withRequestID(c), rec, ce)
 				panic(http.ErrAbortHandler) // no gzip trailer, no last chunk: the client sees it cut
 			}
 			return err // the client went away, or storage failed mid-way
@@ -136,7 +137,9 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 	}
 
 	h["Etag"] = th.etag
-	w := &problemWriter{ResponseWriter: newProgressWriter(resp), req: req}
+	tw := &textWriter{progress: progressWriter{Response: resp, rc: *http.NewResponseController(resp)}}
+	tw.problemWriter = problemWriter{ResponseWriter: &tw.progress, req: req}
+	w := &tw.problemWriter
 	var content io.ReadSeeker = obj
 	if f, ok := obj.(interface{ File() *os.File }); ok && verified {
 		content = f.File() // to the socket by sendfile
@@ -149,7 +152,7 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 	http.ServeContent(w, req, "", th.modTime, v)
 	if ce := v.corrupt(); ce != nil {
 		// ServeContent stopped short of Content-Length: net/http closes the connection.
-		_, _ = s.results.recompute(ctx, rec, ce)
+		_, _ = s.results.recompute(withRequestID(c), rec, ce)
 		return nil
 	}
 	if v.checked {
@@ -165,7 +168,7 @@ func (s *Service) notServed(c echo.Context, rec database.Record, err error) erro
 	if !errors.As(err, &ce) {
 		return err
 	}
-	fresh, err := s.results.recompute(c.Request().Context(), rec, ce)
+	fresh, err := s.results.recompute(withRequestID(c), rec, ce)
 	if err != nil {
 		return err
 	}
@@ -186,12 +189,20 @@ func storageError(err error) error {
 // pieces, moving the deadline before each.
 type progressWriter struct {
 	*echo.Response
-	rc      *http.ResponseController
+	rc      http.ResponseController
 	pending int
+	piece   io.LimitedReader // ReadFrom's, kept here so that it is not allocated each time
 }
 
 func newProgressWriter(r *echo.Response) *progressWriter {
-	return &progressWriter{Response: r, rc: http.NewResponseController(r)}
+	return &progressWriter{Response: r, rc: *http.NewResponseController(r)}
+}
+
+// textWriter is the writer of a text download: its problemWriter writes to its
+// progressWriter, both in one allocation.
+type textWriter struct {
+	problemWriter
+	progress progressWriter
 }
 
 func (w *progressWriter) Write(b []byte) (int, error) {
@@ -224,7 +235,8 @@ func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 	var total int64
 	for lr.N > 0 {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(serve.WriteTimeout))
-		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: min(lr.N, sendPiece)})
+		w.piece = io.LimitedReader{R: lr.R, N: min(lr.N, sendPiece)}
+		n, err := rf.ReadFrom(&w.piece)
 		lr.N -= n
 		total += n
 		if err != nil || n == 0 {
