@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,6 +99,10 @@ func (p *profiler) begin(tag string, svc service) (func(load.Result), error) {
 	return func(res load.Result) {
 		elapsed := time.Since(at0)
 		cpu1 := processTimes()
+		var pgPids map[int]string
+		if strings.HasPrefix(svc.dbURL, "postgres") {
+			pgPids = pgProcesses(svc.dbURL)
+		}
 		timer.Stop()
 		stopSelf()
 		wg.Wait()
@@ -113,7 +118,7 @@ func (p *profiler) begin(tag string, svc service) (func(load.Result), error) {
 			res.ResultsPerSecond(), p.seconds)
 		fmt.Fprintf(&report, "CPU seconds during the run (%.2f s wall, %.2f core-seconds on this machine):\n", elapsed.Seconds(),
 			elapsed.Seconds()*float64(cores()))
-		writeCPU(&report, cpu0, cpu1, svc.procs)
+		writeCPU(&report, cpu0, cpu1, svc.procs, pgPids)
 		if svc.natsMon != "" {
 			fmt.Fprintf(&report, "\nNATS /varz (after − before):\n")
 			writeDiff(&report, varz0, p.nats(svc.natsMon, "varz"), "in_msgs", "out_msgs", "in_bytes", "out_bytes", "slow_consumers", "cpu")
@@ -233,6 +238,45 @@ func pgCounters(url string, reset bool) map[string]int64 {
 	return out
 }
 
+// pgProcesses names the PostgreSQL server's processes that work for the run's database: the
+// backends connected to it ("postgres: service backends"), and the server's own processes
+// that every database shares ("postgres: server (walwriter, …)"), where the WAL writes and
+// syncs of asynchronous commits go. The backends of other databases (other work on the
+// machine) stay "other". A backend that ended before the run did is not counted: the
+// service's pools keep their connections.
+func pgProcesses(url string) map[int]string {
+	out := map[int]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := database.Open(ctx, url)
+	if err != nil {
+		return out
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT pid, datname = current_database(), backend_type FROM pg_stat_activity
+		WHERE datname = current_database() OR backend_type NOT IN ('client backend', 'autovacuum worker', 'parallel worker')`)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			pid  int
+			ours sql.NullBool
+			kind string
+		)
+		if rows.Scan(&pid, &ours, &kind) != nil {
+			continue
+		}
+		if ours.Bool {
+			out[pid] = "postgres: service backends"
+		} else {
+			out[pid] = "postgres: server (walwriter, …)"
+		}
+	}
+	return out
+}
+
 // pgStatements lists the statements of the run by total time, from pg_stat_statements.
 func pgStatements(url string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -299,9 +343,12 @@ func processTimes() map[int]procTime {
 
 // writeCPU writes the CPU seconds each process used between two readings: the service's
 // processes by name, the others grouped by command.
-func writeCPU(w io.Writer, before, after map[int]procTime, procs []*proc) {
+func writeCPU(w io.Writer, before, after map[int]procTime, procs []*proc, pg map[int]string) {
 	const hz = 100.0 // USER_HZ
 	ours := map[int]string{os.Getpid(): "bench-load (load generator)"}
+	for pid, name := range pg {
+		ours[pid] = name
+	}
 	for _, p := range procs {
 		ours[p.cmd.Process.Pid] = p.name
 	}
