@@ -2,11 +2,15 @@ package calculator
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"math"
 	"math/bits"
+	"sync"
+
+	"github.com/factorial-service/factorial/events"
 )
 
 // textCheck watches the decimal text of n! go by on its way to the store. It hashes it,
@@ -50,11 +54,34 @@ func mulmod(a, b uint64) uint64 {
 func newTextCheck() *textCheck { return &textCheck{hash: sha256.New()} }
 
 func (c *textCheck) Write(p []byte) (int, error) {
+	n := len(p)
 	c.hash.Write(p)
 	if c.size == 0 && len(p) > 0 {
 		c.first = p[0]
 	}
 	c.size += int64(len(p))
+	// Eight digits at a time (SWAR: checked and parsed in a few operations on one word);
+	// byte by byte at the end, and for any eight that are not all digits. The byte loop
+	// was 4 to 5% of a calculator's CPU under make bench-load.
+	for len(p) >= 8 {
+		v := binary.LittleEndian.Uint64(p)
+		if !eightDigits(v) {
+			c.bytes(p[:8])
+		} else {
+			if c.npending > 10 { // 10^18 < 2^61-1: at most 18 digits pending
+				c.fold()
+			}
+			c.pending = c.pending*1e8 + parseEight(v)
+			c.npending += 8
+		}
+		p = p[8:]
+	}
+	c.bytes(p)
+	return n, nil
+}
+
+// bytes folds p in one byte at a time.
+func (c *textCheck) bytes(p []byte) {
 	for _, b := range p {
 		d := uint64(b - '0')
 		if d > 9 {
@@ -66,7 +93,21 @@ func (c *textCheck) Write(p []byte) (int, error) {
 			c.fold()
 		}
 	}
-	return len(p), nil
+}
+
+// eightDigits reports whether the eight bytes of v are all ASCII digits: each byte's high
+// nibble is 3, and adding 6 to it does not carry into the next nibble (its low one is ≤ 9).
+func eightDigits(v uint64) bool {
+	const hi, three, six = 0xF0F0F0F0F0F0F0F0, 0x3030303030303030, 0x0606060606060606
+	return v&hi == three && (v+six)&hi == three
+}
+
+// parseEight returns the value of eight ASCII digits, the first in v's lowest byte (a
+// little-endian load): pairs, then fours, then the eight (simdjson's parse_eight_digits).
+func parseEight(v uint64) uint64 {
+	v -= 0x3030303030303030
+	v = v*10 + v>>8
+	return ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
 }
 
 // fold adds the pending digits to the residue: r = r·10^k + pending.
@@ -78,14 +119,30 @@ func (c *textCheck) fold() {
 	c.residue, c.pending, c.npending = r, 0, 0
 }
 
-// FactorialMod returns n! mod 2^61-1.
+// FactorialMod returns n! mod 2^61-1: from a table for the small lane's numbers (built on
+// first use: 20,000 multiplications, 160 KB), by n multiplications from the table's last
+// above. Computed for each result, it was 4% of a calculator's CPU under make bench-load.
 func FactorialMod(n int64) uint64 {
-	f := uint64(1)
-	for i := int64(2); i <= n; i++ {
+	table := smallFactorialMods()
+	if n < int64(len(table)) {
+		return table[max(n, 0)]
+	}
+	f := table[len(table)-1]
+	for i := int64(len(table)); i <= n; i++ {
 		f = mulmod(f, uint64(i)%mersenne61)
 	}
 	return f
 }
+
+// smallFactorialMods holds n! mod 2^61-1 for n from 0 to events.SmallMaxNumber.
+var smallFactorialMods = sync.OnceValue(func() []uint64 {
+	t := make([]uint64, events.SmallMaxNumber+1)
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = mulmod(t[i-1], uint64(i))
+	}
+	return t
+})
 
 // verify checks the text against what is known of n! without computing it again, and
 // returns the hex SHA-256 of the text.
