@@ -119,7 +119,8 @@ func (rr *reconcileRig) requestCount(t *testing.T, n int64) uint64 {
 
 // A backlog of 10,000 accepted requests, all waiting in the stream, costs the reconciler no
 // publish, however long they wait; the requests JetStream has lost (deleted from the stream,
-// or acked while their record is still pending) are published again, exactly those.
+// or acked while their record is still pending or computing) are published again, exactly
+// those.
 func TestReconcilerRepublishesOnlyWhatIsLost(t *testing.T) {
 	rr := newReconcileRig(t)
 	ctx := t.Context()
@@ -191,6 +192,11 @@ func TestReconcilerRepublishesOnlyWhatIsLost(t *testing.T) {
 			t.Fatal(err)
 		}
 		lost = append(lost, n)
+	}
+	// The first of those claimed by a calculator that died since, while its request is acked
+	// (the lane's consumer recreated past it): computing, its heartbeat old.
+	if claimed, err := rr.records.ClaimBatch(ctx, lost[3:4], "forgotten", rr.r.now(), rr.r.now()); err != nil || len(claimed) != 1 {
+		t.Fatalf("claim %d: %v, %d claimed", lost[3], err, len(claimed))
 	}
 	// And two of the large lane delivered and not acked: held by a live calculator, not lost
 	// (above the ack floor, though the consumer has delivered them).
