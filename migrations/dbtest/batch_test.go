@@ -1,6 +1,7 @@
 package dbtest_test
 
 import (
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,7 +152,7 @@ func testCompleteBatch(t *testing.T, f *database.Factorials) {
 	for i, n := range ns {
 		r := get(t, f, n)
 		if r.Status != database.StatusDone || r.Key != "" || r.Text != cs[i].Result.Text || r.Size != 64<<10 ||
-			r.Progress != 1 || r.AnnouncedAt != nil || !r.ComputedAt.Equal(at(2*time.Hour)) {
+			r.Progress != 1 || !r.Unannounced || !r.ComputedAt.Equal(at(2*time.Hour)) {
 			t.Fatalf("row %d after CompleteBatch: status %s key %q text %d bytes", n, r.Status, r.Key, len(r.Text))
 		}
 	}
@@ -231,8 +232,8 @@ func testAnnounced(t *testing.T, f *database.Factorials) {
 		t.Fatalf("Unannounced = %v %v, want the oldest two", numbers(recs), err)
 	}
 	must(t, f.MarkAnnounced(ctx, []int64{a, b}, at(time.Minute)))
-	if r := get(t, f, a); r.AnnouncedAt == nil || !r.AnnouncedAt.Equal(at(time.Minute)) {
-		t.Errorf("announced_at of %d: %v", a, r.AnnouncedAt)
+	if r := get(t, f, a); r.Unannounced {
+		t.Errorf("%d is still unannounced once marked", a)
 	}
 	recs, err = f.Unannounced(ctx, at(time.Minute), 10)
 	if err != nil || !slices.Equal(numbers(recs), []int64{c}) {
@@ -269,5 +270,60 @@ func BenchmarkCompleteBatch(b *testing.B) {
 		if recs, err := f.CompleteBatch(b.Context(), "w", cs, now); err != nil || len(recs) != 64 {
 			b.Fatal(err, len(recs))
 		}
+	}
+}
+
+// TestMarkAnnouncedLeavesTheDigitsUnwritten: on SQLite, marking results announced does not
+// write their digits again (the flag keeps each row's size, and SQLite overwrites such a row
+// in place, writing only the pages that changed): the WAL grows by a few pages per row, not
+// by the 64 KB of digits each holds. With announced_at (NULL to a time), it grew by all of
+// them.
+func TestMarkAnnouncedLeavesTheDigitsUnwritten(t *testing.T) {
+	db := dbtest.SQLite(t)
+	f := dbtest.Factorials(db)
+	ctx := t.Context()
+	var (
+		seq        int
+		name, file string
+	)
+	if err := db.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
+		t.Fatal(err)
+	}
+	const rows, digits = 20, 64 << 10
+	var ns []int64
+	var cs []database.Completion
+	for i := range rows {
+		n := newNumber()
+		ns = append(ns, n)
+		state(t, f, n, database.StatusPending)
+		text := strings.Repeat(string(rune('1'+i%9)), digits)
+		cs = append(cs, database.Completion{Number: n, Result: database.Result{
+			Checksum: "sum", Size: digits, Digits: digits, Text: text}})
+	}
+	if claimed, err := f.ClaimBatch(ctx, ns, "w", at(time.Hour), at(0)); err != nil || len(claimed) != rows {
+		t.Fatalf("claim: %d %v", len(claimed), err)
+	}
+	if done, err := f.CompleteBatch(ctx, "w", cs, at(2*time.Hour)); err != nil || len(done) != rows {
+		t.Fatalf("complete: %d %v", len(done), err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		st, err := os.Stat(file + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := walSize()
+	must(t, f.MarkAnnounced(ctx, ns, at(3*time.Hour)))
+	grew := walSize() - before
+	if max := int64(rows * 3 * (4096 + 24)); grew > max {
+		t.Errorf("marking %d rows of %d digits announced wrote %d bytes to the WAL, want at most %d (a few pages a row)",
+			rows, digits, grew, max)
+	}
+	if owed, err := f.Unannounced(ctx, at(1000*time.Hour), 100); err != nil || len(owed) != 0 {
+		t.Errorf("still owed after marking: %v %v", numbers(owed), err)
 	}
 }

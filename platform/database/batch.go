@@ -319,7 +319,7 @@ func (f *Factorials) completeChunk(ctx context.Context, worker string, cs []Comp
 	tail, err := f.db.NewRaw(`)
 		UPDATE factorials SET status = 'done', progress = 1, "key" = v_key, bucket = v_bucket,
 			checksum = v_checksum, size = v_size, digits = v_digits, compute_ms = v_ms, result_text = v_text,
-			error = '', computed_at = ?, updated_at = ?, announced_at = NULL
+			error = '', computed_at = ?, updated_at = ?, unannounced = 1
 		FROM v
 		WHERE factorials.number = v_number AND factorials.status = 'computing' AND factorials.worker = ?
 		RETURNING `+columnsButText, now, now, worker).AppendQuery(f.db.QueryGen(), nil)
@@ -395,7 +395,7 @@ func completeStatementPG(rows int) string {
 	q.WriteString(`UPDATE factorials SET status = 'done', progress = 1, "key" = v_key, bucket = v_bucket,
 			checksum = v_checksum, size = v_size, digits = v_digits, compute_ms = v_ms, result_text = v_text,
 			error = '', computed_at = $` + strconv.Itoa(8*rows+1) + `::timestamptz, updated_at = $` + strconv.Itoa(8*rows+2) + `::timestamptz,
-			announced_at = NULL
+			unannounced = 1
 		FROM (VALUES `)
 	for i := range rows {
 		if i > 0 {
@@ -501,14 +501,16 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, key string, text func()
 }
 
 // MarkAnnounced records that JetStream took the factorial.computed of each done number of
-// ns (the outbox: until then the reconciler announces it again).
+// ns (the outbox: until then the reconciler announces it again). The flag keeps the row's
+// size, so SQLite overwrites it in place without writing its digits again (see the migration
+// 20261127_unannounced_flag).
 func (f *Factorials) MarkAnnounced(ctx context.Context, ns []int64, now time.Time) error {
 	if len(ns) == 0 {
 		return nil
 	}
 	err := f.relaxedSync(ctx, func(db bun.IDB, _ sqlQuerier) error {
-		_, err := db.NewRaw(`UPDATE factorials SET announced_at = ?
-		WHERE number IN (?) AND status = 'done' AND announced_at IS NULL`, dbTime(now), bun.In(ns)).Exec(ctx)
+		_, err := db.NewRaw(`UPDATE factorials SET unannounced = 0
+		WHERE number IN (?) AND status = 'done' AND unannounced = 1`, bun.In(ns)).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -525,7 +527,7 @@ func (f *Factorials) Unannounced(ctx context.Context, before time.Time, limit in
 	}
 	var recs []Record
 	err := f.read.NewRaw(`SELECT `+columns+` FROM factorials
-		WHERE status = 'done' AND announced_at IS NULL AND computed_at < ?
+		WHERE status = 'done' AND unannounced = 1 AND computed_at < ?
 		ORDER BY computed_at, number LIMIT ?`, dbTime(before), limit).Scan(ctx, &recs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list unannounced factorials: %w", err)

@@ -55,7 +55,7 @@ func (f *Factorials) Complete(ctx context.Context, n int64, worker string, r Res
 	now = dbTime(now)
 	return f.finish(ctx, "complete", n, worker, `status = 'done', progress = 1, "key" = ?, bucket = ?,
 		checksum = ?, size = ?, digits = ?, compute_ms = ?, result_text = ?, error = '', computed_at = ?,
-		updated_at = ?, announced_at = NULL`,
+		updated_at = ?, unannounced = 1`,
 		r.Key, r.Bucket, r.Checksum, r.Size, r.Digits, r.ComputeMS, r.Text, now, now)
 }
 

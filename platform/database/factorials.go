@@ -67,8 +67,10 @@ type Record struct {
 	StartedAt   *time.Time `bun:"started_at" json:"started_at,omitempty"`
 	HeartbeatAt *time.Time `bun:"heartbeat_at" json:"heartbeat_at,omitempty"`
 	ComputedAt  *time.Time `bun:"computed_at" json:"computed_at,omitempty"`
-	AnnouncedAt *time.Time `bun:"announced_at" json:"-"` // when JetStream took its factorial.computed; nil while owed
-	CheckedAt   *time.Time `bun:"checked_at" json:"-"`   // when the reconciler last found its request held by JetStream
+	CheckedAt   *time.Time `bun:"checked_at" json:"-"` // when the reconciler last found its request held by JetStream
+	// Unannounced is true while a done result's factorial.computed is owed: JetStream has not
+	// taken it yet (the outbox the reconciler reads, Unannounced).
+	Unannounced bool `bun:"unannounced" json:"-"`
 }
 
 // Result is what a calculator reports when it completes a factorial: where the digits are
@@ -115,12 +117,12 @@ func (f *Factorials) ReadingFrom(r *bun.DB) *Factorials {
 // "*") keeps an older binary working against a schema that has gained columns.
 const columns = `number, status, attempts, progress, "key", bucket, checksum, size, digits, compute_ms,
 	error, worker, result_text, cost_us, client, created_at, updated_at, requested_at, started_at,
-	heartbeat_at, computed_at, announced_at, checked_at`
+	heartbeat_at, computed_at, checked_at, unannounced`
 
 // columnsButText is columns without result_text, for statements whose caller has the text.
 const columnsButText = `number, status, attempts, progress, "key", bucket, checksum, size, digits, compute_ms,
 	error, worker, cost_us, client, created_at, updated_at, requested_at, started_at,
-	heartbeat_at, computed_at, announced_at, checked_at`
+	heartbeat_at, computed_at, checked_at, unannounced`
 
 // Request records a request for n. created is true when this call made it pending: a new
 // row, or a failed or cancelled row reset to pending for a retry (Attempts=0, Error cleared,
@@ -203,7 +205,7 @@ func (r Record) utc() Record {
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.UpdatedAt = r.UpdatedAt.UTC()
 	r.RequestedAt = r.RequestedAt.UTC()
-	for _, p := range []**time.Time{&r.StartedAt, &r.HeartbeatAt, &r.ComputedAt, &r.AnnouncedAt, &r.CheckedAt} {
+	for _, p := range []**time.Time{&r.StartedAt, &r.HeartbeatAt, &r.ComputedAt, &r.CheckedAt} {
 		if *p != nil {
 			t := (*p).UTC()
 			*p = &t

@@ -19,7 +19,7 @@ func (f *Factorials) Recompute(ctx context.Context, n int64, checksum, reason st
 	err = f.db.NewRaw(`UPDATE factorials SET
 			status = 'pending', attempts = 0, progress = 0, "key" = '', bucket = '', checksum = '',
 			size = 0, digits = 0, compute_ms = 0, result_text = '', error = ?, worker = '',
-			checked_at = NULL, announced_at = NULL,
+			checked_at = NULL, unannounced = 0,
 			started_at = NULL, heartbeat_at = NULL, computed_at = NULL,
 			requested_at = ?, updated_at = ?
 		WHERE number = ? AND status = 'done' AND checksum = ?
