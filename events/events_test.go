@@ -409,3 +409,31 @@ func TestEncodeComputedWithDigits(t *testing.T) {
 		})
 	}
 }
+
+// The digits of a result are checked and scanned eight bytes at a time: a byte that is not
+// a digit, at any place of a long text, is still seen, by Encode (which copies only digits
+// as they are) and by Decode (which leaves anything else to encoding/json), both exactly as
+// encoding/json would.
+func TestLongTextsWithOneOddByte(t *testing.T) {
+	digits := strings.Repeat("9876543210", 40)
+	for p := 0; p < 40; p++ {
+		for _, odd := range []string{"/", ":", "a", " ", "\"", "\\", "\x00", "\x1f", "\x7f", "é", "\xff", "0"} {
+			text := digits[:p] + odd + digits[p+1:]
+			c := events.Computed{Number: 7, Status: events.StatusDone, Checksum: strings.Repeat("ab", 32),
+				Size: int64(len(text)), Digits: int64(len(text)), ComputedAt: time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC), Text: text}
+			got, err := events.Encode(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(c)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Encode with %q at %d differs from encoding/json:\n%s\n%s", odd, p, got, want)
+			}
+			var dec, ref events.Computed
+			err, refErr := events.Decode(got, &dec), events.ReferenceDecode(got, &ref)
+			if (err == nil) != (refErr == nil) || !reflect.DeepEqual(dec, ref) {
+				t.Fatalf("Decode with %q at %d: %v, reference %v; %q against %q", odd, p, err, refErr, dec.Text, ref.Text)
+			}
+		}
+	}
+}
