@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,23 +73,15 @@ func Listen(addr string, cfg Config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
 	}
-	return &limitListener{Listener: ln, max: int64(max(cfg.MaxConns, 1)), turningAway: make(chan struct{}, 64),
-		watch: newReadWatch()}, nil
+	return &limitListener{Listener: ln, max: int64(max(cfg.MaxConns, 1)), turningAway: make(chan struct{}, 64)}, nil
 }
 
-// limitListener counts the connections it hands out until they are closed, and watches their
-// read deadlines (readWatch).
+// limitListener counts the connections it hands out until they are closed.
 type limitListener struct {
 	net.Listener
 	max         int64
 	open        atomic.Int64
 	turningAway chan struct{} // bounds the connections being answered 503 at once
-	watch       *readWatch
-}
-
-func (l *limitListener) Close() error {
-	l.watch.close()
-	return l.Listener.Close()
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -100,10 +91,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if l.open.Add(1) <= l.max {
-			cc := &countedConn{Conn: c, watch: l.watch}
-			cc.release = func() { l.watch.remove(cc); l.open.Add(-1) }
-			l.watch.add(cc)
-			return cc, nil
+			return &countedConn{Conn: c, release: func() { l.open.Add(-1) }}, nil
 		}
 		l.open.Add(-1)
 		select {
@@ -118,30 +106,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// countedConn gives its place back when closed, and keeps its write deadline lazily.
-//
-// Every request moves the write deadline forward (bounded: now + WriteTimeout) and net/http
-// drops it once the answer is written: two changes of a runtime timer per request, most of
-// the cost of the bounds. Here a deadline later than the one set on the connection, or none,
-// is only noted (want); the connection keeps the earlier one (armed), so a write is never
-// allowed past the deadline asked for. When the earlier one fires before want, the write
-// that sees it sets want and goes on where it stopped (early). A deadline earlier than the
-// one set is set at once. So a connection's timer is set about once per WriteTimeout, not
-// twice per request.
+// countedConn gives its place back when closed.
 type countedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
-
-	mu    sync.Mutex
-	want  time.Time // the write deadline asked for; zero: none
-	armed time.Time // the one set on Conn, never later than want; zero: none
-	exact int       // ReadFrom calls running: the deadline asked for is set as it is
-
-	watch *readWatch // nil: read deadlines are set on Conn as they come
-	rmu   sync.Mutex
-	rwant time.Time // the read deadline asked for; zero: none
-	rcut  bool      // a deadline in the past is set on Conn: a read is being woken or cut
 }
 
 func (c *countedConn) Close() error {
@@ -150,181 +119,8 @@ func (c *countedConn) Close() error {
 	return err
 }
 
-// SetWriteDeadline notes t, and sets it on the connection when it is earlier than the one
-// set there (or while ReadFrom runs).
-func (c *countedConn) SetWriteDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.want = t
-	if c.exact == 0 && (t.IsZero() || !c.armed.IsZero() && !t.Before(c.armed)) {
-		return nil // later than the one set, or none: that one fires first, see early
-	}
-	c.armed = t
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *countedConn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.SetWriteDeadline(t)
-}
-
-// SetReadDeadline notes t for the watch to enforce (readWatch). A deadline already past (how
-// net/http wakes the read it leaves waiting under each request, twice per request) is set on
-// the connection at once; the next deadline then takes it off.
-func (c *countedConn) SetReadDeadline(t time.Time) error {
-	if c.watch == nil {
-		return c.Conn.SetReadDeadline(t)
-	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	c.rwant = t
-	if !t.IsZero() && t.UnixNano() <= c.watch.now.Load() {
-		c.rcut = true
-		return c.Conn.SetReadDeadline(t)
-	}
-	if c.rcut {
-		c.rcut = false
-		return c.Conn.SetReadDeadline(time.Time{})
-	}
-	return nil
-}
-
-func (c *countedConn) Read(b []byte) (int, error) {
-	for {
-		n, err := c.Conn.Read(b)
-		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.uncut() {
-			return n, err
-		}
-	}
-}
-
-// uncut reports whether the read deadline that cut a read is no longer due (moved later or
-// dropped since), and then takes it off the connection, for the read to go on.
-func (c *countedConn) uncut() bool {
-	if c.watch == nil {
-		return false
-	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	if !c.rwant.IsZero() && !c.rwant.After(time.Now()) {
-		return false
-	}
-	c.rcut = false
-	return c.Conn.SetReadDeadline(time.Time{}) == nil
-}
-
-// cutIfDue cuts c's read when its read deadline has passed at now (readWatch).
-func (c *countedConn) cutIfDue(now time.Time) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	if !c.rcut && !c.rwant.IsZero() && !c.rwant.After(now) {
-		c.rcut = true
-		_ = c.Conn.SetReadDeadline(aLongTimeAgo)
-	}
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
-
-// readWatch enforces the read deadlines of a listener's connections from one goroutine,
-// every readTick, instead of a runtime timer per connection: net/http moves a connection's
-// read deadline four times per request (idle, headers, none, none), which cost more than
-// the rest of a cached read's bounds. A deadline is so enforced up to readTick late (10 s to
-// read headers is 10 to 10.25 s); one already past is set at once (SetReadDeadline).
-type readWatch struct {
-	mu    sync.Mutex
-	conns map[*countedConn]struct{}
-	now   atomic.Int64 // UnixNano at the last tick: a deadline before it is past
-	stop  chan struct{}
-	once  sync.Once
-}
-
-const readTick = 250 * time.Millisecond
-
-func newReadWatch() *readWatch {
-	w := &readWatch{conns: map[*countedConn]struct{}{}, stop: make(chan struct{})}
-	w.now.Store(time.Now().UnixNano())
-	go w.run()
-	return w
-}
-
-func (w *readWatch) run() {
-	t := time.NewTicker(readTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case now := <-t.C:
-			now = time.Now() // the ticker's time may be late under load
-			w.now.Store(now.UnixNano())
-			w.mu.Lock()
-			for c := range w.conns {
-				c.cutIfDue(now)
-			}
-			w.mu.Unlock()
-		}
-	}
-}
-
-func (w *readWatch) add(c *countedConn) {
-	w.mu.Lock()
-	w.conns[c] = struct{}{}
-	w.mu.Unlock()
-}
-
-func (w *readWatch) remove(c *countedConn) {
-	w.mu.Lock()
-	delete(w.conns, c)
-	w.mu.Unlock()
-}
-
-func (w *readWatch) close() { w.once.Do(func() { close(w.stop) }) }
-
-func (c *countedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	for err != nil && n < len(b) && c.early(err) {
-		var more int
-		more, err = c.Conn.Write(b[n:])
-		n += more
-	}
-	return n, err
-}
-
-// early reports whether err is the deadline set on the connection firing before the one
-// asked for, and then sets that one, for the write to go on.
-func (c *countedConn) early(err error) bool {
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.armed.Equal(c.want) || !c.want.IsZero() && !time.Now().Before(c.want) {
-		return false // the deadline asked for has passed
-	}
-	c.armed = c.want
-	return c.Conn.SetWriteDeadline(c.want) == nil
-}
-
-// ReadFrom keeps the kernel's copy (sendfile, splice) of the connection underneath. A copy
-// cannot go on after a deadline the way Write does (what was read and not written would be
-// lost), so while it runs the deadline asked for is the one set.
-func (c *countedConn) ReadFrom(r io.Reader) (int64, error) {
-	c.mu.Lock()
-	c.exact++
-	if !c.armed.Equal(c.want) {
-		c.armed = c.want
-		_ = c.Conn.SetWriteDeadline(c.want)
-	}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.exact--
-		c.mu.Unlock()
-	}()
-	return io.Copy(c.Conn, r)
-}
+// ReadFrom keeps the kernel's copy (sendfile, splice) of the connection underneath.
+func (c *countedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
 
 // turnAway answers c with a 503 problem and closes it, reading what the client sent
 // meanwhile (briefly) so that the close does not reset the connection before the client
