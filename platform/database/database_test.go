@@ -84,7 +84,7 @@ func TestOpenSQLite(t *testing.T) {
 					t.Errorf("journal_mode = %s, want wal", got)
 				}
 			}
-			for name, want := range map[string]string{"foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2"} {
+			for name, want := range map[string]string{"foreign_keys": "1", "busy_timeout": "10000", "synchronous": "2", "wal_autocheckpoint": "4000"} {
 				if got := pragma(t, db, name); got != want {
 					t.Errorf("%s = %s, want %s", name, got, want)
 				}
