@@ -36,7 +36,11 @@ type Config struct {
 	// on every core, the engine held each one until the Go scheduler preempted it (10 ms),
 	// and every step of a small request (its POST, claim, record, announcement, answer)
 	// waited for that in turn.
-	LargeCores  int `env:"CALCULATOR_LARGE_CORES" envDefault:"0"`
+	LargeCores int `env:"CALCULATOR_LARGE_CORES" envDefault:"0"`
+	// LargeNice is the niceness (0 to 19) of the OS thread that computes a large factorial,
+	// on Linux: the kernel then runs the small path's threads, and the rest of the machine,
+	// before it. 0 leaves it as the process's.
+	LargeNice   int `env:"CALCULATOR_LARGE_NICE" envDefault:"10"`
 	MaxAttempts int `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
 	// Results of at most this many bytes (64 KiB: n up to about 17,800) live in the database
 	// row and travel in factorial.computed, instead of being an object of their own.
@@ -66,6 +70,8 @@ func (c Config) Validate() error {
 		return errors.New("CALCULATOR_SMALL_CONCURRENCY must be 1 or more")
 	case c.LargeCores < 0:
 		return errors.New("CALCULATOR_LARGE_CORES must be 0 (every core but one) or more")
+	case c.LargeNice < 0 || c.LargeNice > 19:
+		return errors.New("CALCULATOR_LARGE_NICE must be from 0 to 19")
 	case c.BatchSize < 1 || c.BatchSize > 1000:
 		return errors.New("CALCULATOR_BATCH_SIZE must be from 1 to 1000")
 	case c.MaxAttempts < 1:
@@ -181,7 +187,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.worker = &worker{
 		id: d.WorkerID, engine: d.Engine, records: d.Records, store: d.Store, pub: pub,
 		metrics: m, log: log, maxNumber: cfg.MaxNumber, maxAttempts: cfg.MaxAttempts,
-		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, largeCores: largeCores(cfg.LargeCores), announced: s.ann, now: now,
+		lease: cfg.Lease, beat: cfg.ProgressEvery, retryDelay: cfg.RetryDelay, rowMax: cfg.ResultRowMaxBytes, largeCores: largeCores(cfg.LargeCores), largeNice: cfg.LargeNice, announced: s.ann, now: now,
 		running: newRunning(d.Records, log), tracer: otel.Tracer(tracerName),
 	}
 	s.recon = &reconciler{
@@ -199,7 +205,25 @@ func largeCores(setting int) int {
 	if setting > 0 {
 		return setting
 	}
-	return max(1, runtime.GOMAXPROCS(0)-1)
+	return max(1, cores()-1)
+}
+
+// cores is GOMAXPROCS as the process started with it, before ReserveLargeProcs added to it:
+// the cores the Go runtime found (or the operator's GOMAXPROCS). Once for the process, as
+// GOMAXPROCS is.
+var cores = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
+
+// ReserveLargeProcs gives the process one more Go P (GOMAXPROCS) per large computation
+// (CALCULATOR_CONCURRENCY) when those run on niced threads (CALCULATOR_LARGE_NICE, Linux),
+// so that the small path (the small lane and, in the standalone process, the API) keeps a P
+// per core and the kernel gives the large computation the CPU time the rest leaves. Without
+// it the engine's thread holds one of the Ps whatever its priority, and every step of a
+// small request shares the others. It does nothing when the operator set GOMAXPROCS
+// (gomaxprocsSet). A program's run calls it before New.
+func ReserveLargeProcs(cfg Config, gomaxprocsSet bool) {
+	if threadNice && cfg.LargeNice > 0 && !gomaxprocsSet {
+		runtime.GOMAXPROCS(cores() + cfg.Concurrency)
+	}
 }
 
 // Ping reports whether NATS is connected, for /readyz.

@@ -118,6 +118,7 @@ type worker struct {
 	retryDelay  time.Duration // before a delivery that failed is tried again
 	rowMax      int64         // results of at most this many bytes live in the database row
 	largeCores  int           // cores one large computation may use (0: all); see Config.LargeCores
+	largeNice   int           // niceness of a large computation's thread (0: unchanged); see Config.LargeNice
 	announced   *announcer    // records which announcements JetStream took
 	running     *running      // computations in flight, to cancel
 	tracer      trace.Tracer
@@ -401,6 +402,9 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	// spans side by side.
 	ectx, computeSpan := w.tracer.Start(ctx, "compute", trace.WithAttributes(attribute.Int64("factorial.number", n)))
 	go func() {
+		// On a thread of its own with a lower priority (Config.LargeNice), kept until this
+		// goroutine ends, which ends the thread: see lowerThreadPriority.
+		lowerThreadPriority(w.largeNice)
 		out, report := io.MultiWriter(pw, check), func(p float64) { progress.Store(math.Float64bits(p)) }
 		var (
 			digits int64

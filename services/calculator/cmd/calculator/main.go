@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,6 +66,10 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
+	// A large computation on a niced thread gets a Go P of its own (see ReserveLargeProcs).
+	calculator.ReserveLargeProcs(cfg.Calculator, slices.ContainsFunc(environ, func(kv string) bool {
+		return strings.HasPrefix(kv, "GOMAXPROCS=")
+	}))
 	natsOpts, err := cfg.NATS.Options()
 	if err != nil {
 		return err

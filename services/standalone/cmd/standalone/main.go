@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/factorial-service/factorial/platform/health"
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/platform/telemetry"
+	"github.com/factorial-service/factorial/services/calculator"
 	"github.com/factorial-service/factorial/services/standalone"
 )
 
@@ -43,6 +46,10 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
+	// A large computation on a niced thread gets a Go P of its own (see ReserveLargeProcs).
+	calculator.ReserveLargeProcs(cfg.Calculator, slices.ContainsFunc(environ, func(kv string) bool {
+		return strings.HasPrefix(kv, "GOMAXPROCS=")
+	}))
 	log, err := logging.New(stderr, cfg.Log, "factorial")
 	if err != nil {
 		return err
