@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
 
 	"github.com/factorial-service/factorial/integration/load"
 	"github.com/factorial-service/factorial/platform/database"
@@ -207,6 +208,17 @@ func (p *profiler) commandStats() map[string]int64 {
 	return out
 }
 
+// openPG opens the run's database for a look of at most 10 s; done closes it.
+func openPG(url string) (context.Context, *bun.DB, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	db, err := database.Open(ctx, url)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, db, func() { _ = db.Close(); cancel() }, nil
+}
+
 // pgCounters reads the commits of the run's database and the server's WAL writes and syncs;
 // reset clears pg_stat_statements (when the server has it) for the run.
 func pgCounters(url string, reset bool) map[string]int64 {
@@ -214,13 +226,11 @@ func pgCounters(url string, reset bool) map[string]int64 {
 	if url == "" {
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	db, err := database.Open(ctx, url)
+	ctx, db, done, err := openPG(url)
 	if err != nil {
 		return out
 	}
-	defer db.Close()
+	defer done()
 	if reset {
 		_, _ = db.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 		_, _ = db.ExecContext(ctx, "SELECT pg_stat_statements_reset()")
@@ -246,13 +256,11 @@ func pgCounters(url string, reset bool) map[string]int64 {
 // service's pools keep their connections.
 func pgProcesses(url string) map[int]string {
 	out := map[int]string{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	db, err := database.Open(ctx, url)
+	ctx, db, done, err := openPG(url)
 	if err != nil {
 		return out
 	}
-	defer db.Close()
+	defer done()
 	rows, err := db.QueryContext(ctx, `SELECT pid, datname = current_database(), backend_type FROM pg_stat_activity
 		WHERE datname = current_database() OR backend_type NOT IN ('client backend', 'autovacuum worker', 'parallel worker')`)
 	if err != nil {
@@ -279,13 +287,11 @@ func pgProcesses(url string) map[int]string {
 
 // pgStatements lists the statements of the run by total time, from pg_stat_statements.
 func pgStatements(url string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	db, err := database.Open(ctx, url)
+	ctx, db, done, err := openPG(url)
 	if err != nil {
 		return ""
 	}
-	defer db.Close()
+	defer done()
 	rows, err := db.QueryContext(ctx, `SELECT calls, rows, total_exec_time, mean_exec_time, wal_records,
 			left(regexp_replace(query, '\s+', ' ', 'g'), 140)
 		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
