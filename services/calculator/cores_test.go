@@ -38,34 +38,49 @@ func TestLargeCores(t *testing.T) {
 	}
 }
 
-// A large computation on a niced thread gets a Go P of its own beside one per core, unless
-// the operator set GOMAXPROCS or the threads are not niced.
+// A large computation on a niced thread holds a Go P of its own beside one per core while it
+// runs, and gives it back when it ends; nothing when the operator set GOMAXPROCS or the
+// threads are not niced.
 func TestReserveLargeProcs(t *testing.T) {
 	base := cores()
-	t.Cleanup(func() { runtime.GOMAXPROCS(base) })
-	extra := 0
-	if threadNice {
-		extra = 2
-	}
+	t.Cleanup(func() {
+		ReserveLargeProcs(Config{}, false)
+		runtime.GOMAXPROCS(base)
+	})
+	reserves := threadNice
 	tests := []struct {
 		name string
 		cfg  Config
 		set  bool
-		want int
+		on   bool
 	}{
-		{"one more per large computation when niced", Config{Concurrency: 2, LargeNice: 10}, false, base + extra},
-		{"unchanged when not niced", Config{Concurrency: 2}, false, base},
-		{"unchanged when GOMAXPROCS is set", Config{Concurrency: 2, LargeNice: 10}, true, base},
+		{"one more per large computation when niced", Config{Concurrency: 2, LargeNice: 10}, false, reserves},
+		{"unchanged when not niced", Config{Concurrency: 2}, false, false},
+		{"unchanged when GOMAXPROCS is set", Config{Concurrency: 2, LargeNice: 10}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			runtime.GOMAXPROCS(base)
 			ReserveLargeProcs(tt.cfg, tt.set)
-			if got := runtime.GOMAXPROCS(0); got != tt.want {
-				t.Errorf("GOMAXPROCS %d, want %d", got, tt.want)
+			want := func(running int) {
+				t.Helper()
+				if !tt.on {
+					running = 0
+				}
+				if got := runtime.GOMAXPROCS(0); got != base+running {
+					t.Errorf("GOMAXPROCS %d with %d large computations running, want %d", got, running, base+running)
+				}
 			}
+			want(0) // none while nothing large runs
+			first := largeProcs.hold()
+			want(1)
+			second := largeProcs.hold()
+			want(2)
+			first()
+			want(1)
+			second()
+			want(0)
 			if got := largeCores(0); got != max(1, base-1) {
-				t.Errorf("largeCores(0) = %d after it, want %d (the cores before)", got, max(1, base-1))
+				t.Errorf("largeCores(0) = %d, want %d (the cores before)", got, max(1, base-1))
 			}
 		})
 	}

@@ -404,7 +404,9 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 	go func() {
 		// On a thread of its own with a lower priority (Config.LargeNice), kept until this
 		// goroutine ends, which ends the thread: see lowerThreadPriority.
-		lowerThreadPriority(w.largeNice)
+		if lowerThreadPriority(w.largeNice) {
+			defer largeProcs.hold()()
+		}
 		out, report := io.MultiWriter(pw, check), func(p float64) { progress.Store(math.Float64bits(p)) }
 		var (
 			digits int64
