@@ -122,16 +122,7 @@ func testClaimBatch(t *testing.T, f *database.Factorials) {
 func testCompleteBatch(t *testing.T, f *database.Factorials) {
 	ctx := t.Context()
 	// Enough digits for two statements (maxBatchText is 4 MiB).
-	var cs []database.Completion
-	var ns []int64
-	for i := range 70 {
-		n := newNumber()
-		ns = append(ns, n)
-		state(t, f, n, database.StatusPending)
-		text := strings.Repeat(string(rune('1'+i%9)), 64<<10)
-		cs = append(cs, database.Completion{Number: n, Result: database.Result{
-			Checksum: "sum", Size: int64(len(text)), Digits: int64(len(text)), ComputeMS: 3, Text: text}})
-	}
+	ns, cs := pendingWithDigits(t, f, 70, 64<<10)
 	stored, other := newNumber(), newNumber()
 	state(t, f, stored, database.StatusPending)
 	state(t, f, other, database.StatusPending)
@@ -202,6 +193,22 @@ func testCompleteBatchManyRows(t *testing.T, f *database.Factorials) {
 			t.Fatalf("row %d after CompleteBatch: %+v", n, r)
 		}
 	}
+}
+
+// pendingWithDigits makes count new numbers pending and returns them with a completion of
+// each: digits digits in the row (a digit of its own per number).
+func pendingWithDigits(t *testing.T, f *database.Factorials, count, digits int) ([]int64, []database.Completion) {
+	t.Helper()
+	ns := make([]int64, count)
+	cs := make([]database.Completion, count)
+	for i := range ns {
+		ns[i] = newNumber()
+		state(t, f, ns[i], database.StatusPending)
+		text := strings.Repeat(string(rune('1'+i%9)), digits)
+		cs[i] = database.Completion{Number: ns[i], Result: database.Result{
+			Checksum: "sum", Size: int64(digits), Digits: int64(digits), ComputeMS: 3, Text: text}}
+	}
+	return ns, cs
 }
 
 func newRequests(ns []int64) []database.NewRequest {
@@ -290,16 +297,7 @@ func TestMarkAnnouncedLeavesTheDigitsUnwritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rows, digits = 20, 64 << 10
-	var ns []int64
-	var cs []database.Completion
-	for i := range rows {
-		n := newNumber()
-		ns = append(ns, n)
-		state(t, f, n, database.StatusPending)
-		text := strings.Repeat(string(rune('1'+i%9)), digits)
-		cs = append(cs, database.Completion{Number: n, Result: database.Result{
-			Checksum: "sum", Size: digits, Digits: digits, Text: text}})
-	}
+	ns, cs := pendingWithDigits(t, f, rows, digits)
 	if claimed, err := f.ClaimBatch(ctx, ns, "w", at(time.Hour), at(0)); err != nil || len(claimed) != rows {
 		t.Fatalf("claim: %d %v", len(claimed), err)
 	}
