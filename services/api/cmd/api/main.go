@@ -19,6 +19,7 @@ import (
 	"github.com/factorial-service/factorial/platform/config"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/heap"
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/objectstore"
@@ -35,6 +36,7 @@ type settings struct {
 	Cache       cache.Config
 	Storage     objectstore.Config
 	HTTP        serve.Config
+	Heap        heap.Config
 	Log         logging.Config
 	API         api.Config
 }
@@ -65,6 +67,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
+	heap.Keep(cfg.Heap, environ)
 	natsOpts, err := cfg.NATS.Options()
 	if err != nil {
 		return err

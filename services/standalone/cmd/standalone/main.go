@@ -16,6 +16,7 @@ import (
 
 	"github.com/factorial-service/factorial/platform/config"
 	"github.com/factorial-service/factorial/platform/health"
+	"github.com/factorial-service/factorial/platform/heap"
 	"github.com/factorial-service/factorial/platform/logging"
 	"github.com/factorial-service/factorial/platform/telemetry"
 	"github.com/factorial-service/factorial/services/calculator"
@@ -24,7 +25,8 @@ import (
 
 type settings struct {
 	standalone.Config
-	Log logging.Config
+	Heap heap.Config
+	Log  logging.Config
 }
 
 func main() {
@@ -46,6 +48,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
+	heap.Keep(cfg.Heap, environ)
 	// A large computation on a niced thread gets a Go P of its own (see ReserveLargeProcs).
 	calculator.ReserveLargeProcs(cfg.Calculator, slices.ContainsFunc(environ, func(kv string) bool {
 		return strings.HasPrefix(kv, "GOMAXPROCS=")
