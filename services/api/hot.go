@@ -192,12 +192,21 @@ func digitsOnly(s string) bool {
 
 var hdrJSON = []string{mediaJSON}
 
-// writeJSON writes bytes rendered beforehand as a JSON answer.
+// autoLengthMax is the largest body net/http answers with a Content-Length of its own when
+// the handler sets none (its bufferBeforeChunkingSize); a larger one would be chunked.
+const autoLengthMax = 2048
+
+// writeJSON writes bytes rendered beforehand as a JSON answer. The Content-Length of a body
+// that fits net/http's buffer (2 KB) is left to net/http, which adds it, HEAD included, beside
+// the header map rather than in it: each header in the map is copied, sorted and written
+// on every answer (a third of a microsecond each on the machine of the README's figures).
 func writeJSON(c echo.Context, body []byte, length []string) error {
 	resp := c.Response()
 	h := resp.Header()
 	h[echo.HeaderContentType] = hdrJSON
-	h[echo.HeaderContentLength] = length
+	if len(body) > autoLengthMax {
+		h[echo.HeaderContentLength] = length
+	}
 	resp.WriteHeader(http.StatusOK)
 	_, err := resp.Write(body)
 	return err

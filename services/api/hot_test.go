@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,5 +41,38 @@ func TestMarshalDigitsIsEncodingJSON(t *testing.T) {
 				t.Errorf("the value's text was changed")
 			}
 		})
+	}
+}
+
+// Answers from the process's memory carry their Content-Length, GET and HEAD, small (net/http
+// adds it) and large (set with the entry), and none is chunked.
+func TestCachedAnswersCarryTheirLength(t *testing.T) {
+	f := newFixture(t)
+	f.done(20)
+	f.done(1000) // 2,568 digits: a JSON answer larger than net/http's buffer
+	for _, target := range []string{"/api/v1/factorial/20", "/api/v1/factorial/metadata/20", "/api/v1/factorial/1000"} {
+		f.do(http.MethodGet, target, "") // now cached
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			req, err := http.NewRequest(method, f.srv.URL+target, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := f.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			length := resp.Header.Get("Content-Length")
+			if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || length == "" {
+				t.Fatalf("%s %s: %d, Transfer-Encoding %v, Content-Length %q", method, target, resp.StatusCode, resp.TransferEncoding, length)
+			}
+			if method == http.MethodGet && length != strconv.Itoa(len(body)) {
+				t.Fatalf("GET %s: Content-Length %s for %d bytes", target, length, len(body))
+			}
+			if method == http.MethodGet && target == "/api/v1/factorial/1000" && len(body) <= autoLengthMax {
+				t.Fatalf("the answer for 1000! is %d bytes: not past net/http's buffer", len(body))
+			}
+		}
 	}
 }

@@ -110,7 +110,7 @@ func TestCachedReadAllocations(t *testing.T) {
 			allocs := testing.AllocsPerRun(1000, func() {
 				clear(w.h)
 				h.ServeHTTP(w, req)
-				written = len(w.h["Content-Length"])
+				written = len(w.h["Content-Type"])
 			})
 			if written != 1 {
 				t.Fatalf("no answer written: headers %v", w.h)
