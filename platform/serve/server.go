@@ -106,11 +106,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// countedConn gives its place back when closed.
+// countedConn gives its place back when closed, and moves its write deadline lazily.
 type countedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+
+	mu      sync.Mutex
+	writeBy time.Time // the write deadline in force; zero: none
+	unset   bool      // no deadline was asked for since: put in force before the next write
 }
 
 func (c *countedConn) Close() error {
@@ -119,8 +123,63 @@ func (c *countedConn) Close() error {
 	return err
 }
 
+// SetWriteDeadline moves the write deadline only when it moves back, or on by a second or
+// more (writeSlack): bounded asks for one on every request, now + WriteTimeout, and each move
+// costs two clock reads and a change of the runtime's timer. A write's deadline is thus never
+// later than asked, and at most a second earlier. No deadline (t zero: net/http asks for it
+// after every answer) is put in force at the next write, so that a connection whose next
+// request comes within the second keeps the deadline it has.
+func (c *countedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.IsZero() {
+		c.unset = !c.writeBy.IsZero()
+		return nil
+	}
+	c.unset = false
+	if d := t.Sub(c.writeBy); !c.writeBy.IsZero() && d >= 0 && d < writeSlack {
+		return nil
+	}
+	c.writeBy = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// writeSlack is how much earlier than asked a write deadline may fall (SetWriteDeadline).
+const writeSlack = time.Second
+
+// SetDeadline sets both deadlines, the write one as SetWriteDeadline does.
+func (c *countedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	if err := c.settle(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
 // ReadFrom keeps the kernel's copy (sendfile, splice) of the connection underneath.
-func (c *countedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+func (c *countedConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.settle(); err != nil {
+		return 0, err
+	}
+	return io.Copy(c.Conn, r)
+}
+
+// settle clears the write deadline before a write when none was asked for since it was set.
+func (c *countedConn) settle() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.unset {
+		return nil
+	}
+	c.unset, c.writeBy = false, time.Time{}
+	return c.Conn.SetWriteDeadline(time.Time{})
+}
 
 // turnAway answers c with a 503 problem and closes it, reading what the client sent
 // meanwhile (briefly) so that the close does not reset the connection before the client

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,96 @@ func TestLargeHeadersAreRefused(t *testing.T) {
 	}
 	if resp == nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("a 400 KB header: %v %v", resp, err)
+	}
+}
+
+// connPair is a connection accepted by Listen (the server's side) and its client, which
+// reads nothing until told.
+func connPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := serve.Listen("127.0.0.1:0", serve.Config{MaxConns: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
+}
+
+// fill writes to c until a write fails, and returns how long that took.
+func fill(t *testing.T, c net.Conn, begin time.Time) time.Duration {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	for range 1 << 14 { // 1 GB: far more than the socket buffers hold
+		if _, err := c.Write(buf); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("write: %v, want the deadline's error", err)
+			}
+			return time.Since(begin)
+		}
+	}
+	t.Fatal("1 GB written to a client that reads nothing")
+	return 0
+}
+
+// A write deadline cuts a client that does not read, and is moved lazily: a move on by less
+// than a second keeps the deadline in force (never later than asked), a larger one moves it.
+func TestWriteDeadlineMovesLazily(t *testing.T) {
+	t.Parallel()
+	t.Run("kept", func(t *testing.T) {
+		t.Parallel()
+		server, _ := connPair(t)
+		begin := time.Now()
+		_ = server.SetWriteDeadline(begin.Add(2 * time.Second))
+		_ = server.SetWriteDeadline(begin.Add(2900 * time.Millisecond)) // on by 0.9 s: kept at 2 s
+		if took := fill(t, server, begin); took < 2*time.Second || took >= 2900*time.Millisecond {
+			t.Fatalf("the write was cut after %v, want from 2 s (the deadline kept) to 2.9 s", took)
+		}
+	})
+	t.Run("moved", func(t *testing.T) {
+		t.Parallel()
+		server, _ := connPair(t)
+		begin := time.Now()
+		_ = server.SetWriteDeadline(begin.Add(500 * time.Millisecond))
+		_ = server.SetWriteDeadline(begin.Add(2 * time.Second)) // on by 1.5 s: moved
+		if took := fill(t, server, begin); took < 2*time.Second {
+			t.Fatalf("the write was cut after %v, before the deadline of 2 s", took)
+		}
+	})
+	t.Run("back", func(t *testing.T) {
+		t.Parallel()
+		server, _ := connPair(t)
+		begin := time.Now()
+		_ = server.SetWriteDeadline(begin.Add(time.Hour))
+		_ = server.SetWriteDeadline(begin.Add(500 * time.Millisecond)) // back: moved
+		if took := fill(t, server, begin); took < 500*time.Millisecond || took > 20*time.Second {
+			t.Fatalf("the write was cut after %v, want soon after 0.5 s", took)
+		}
+	})
+}
+
+// No write deadline, asked for after one was set (as net/http does after every answer), is
+// in force at the next write: a deadline that passed meanwhile does not fail it.
+func TestNoWriteDeadlineAtTheNextWrite(t *testing.T) {
+	t.Parallel()
+	server, client := connPair(t)
+	_ = server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = server.SetWriteDeadline(time.Time{})
+	time.Sleep(300 * time.Millisecond)
+	if _, err := server.Write([]byte("ok")); err != nil {
+		t.Fatalf("write with no deadline asked for: %v", err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "ok" {
+		t.Fatalf("read %q: %v", buf, err)
 	}
 }
