@@ -37,7 +37,7 @@ func main() {
 	dir := flag.String("dir", "", "directory of the bare server's files (internal)")
 	standalone := flag.String("standalone", "bin/standalone", "the standalone binary")
 	duration := flag.Duration("duration", 2*time.Second, "length of one measurement")
-	rounds := flag.Int("rounds", 3, "rounds of A B B A per scenario")
+	rounds := flag.Int("rounds", 5, "rounds of A B B A per scenario")
 	conns := flag.Int("conns", 16, "connections of the load generator")
 	flag.Parse()
 	var err error
