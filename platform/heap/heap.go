@@ -25,8 +25,9 @@ type Config struct {
 }
 
 // Keep makes the collector let the heap grow by at least cfg.Headroom bytes between
-// collections, or by the live heap when that is larger (GOGC=100), and reports whether it does: not when the operator set GOGC (it is in environ). A
-// GOMEMLIMIT applies either way. A program's run calls it once, at start.
+// collections, or by the live heap when that is larger (GOGC=100), and reports whether it
+// does: not when the operator set GOGC (it is in environ). A GOMEMLIMIT applies either way.
+// A program's run calls it once, at start.
 func Keep(cfg Config, environ []string) bool {
 	if cfg.Headroom <= 0 || slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		return false
