@@ -15,6 +15,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Config is the setting; its field is an environment variable.
@@ -35,20 +36,30 @@ func Keep(cfg Config, environ []string) bool {
 	k := &keeper{headroom: uint64(cfg.Headroom), scanned: []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
 	}}
-	debug.SetGCPercent(Percent(0, k.headroom)) // until the first collection measures the heap
+	current.Store(k)
+	k.adjust() // from the last collection's figures, if there was one
 	k.arm()
 	return true
 }
+
+// current is the keeper in force: one per process, the last Keep's.
+var current atomic.Pointer[keeper]
 
 type keeper struct {
 	headroom uint64
 	scanned  []metrics.Sample // what GOGC is a percentage of: the live heap, stacks and globals
 }
 
-// arm makes adjust run after the next collection: the cleanup of an object nothing refers
-// to runs once a collection has found it unreachable, and arms the next.
+// arm makes adjust run after the next collection, while k is the keeper in force: the
+// cleanup of an object nothing refers to runs once a collection has found it unreachable,
+// and arms the next.
 func (k *keeper) arm() {
-	runtime.AddCleanup(new(sentinel), func(k *keeper) { k.adjust(); k.arm() }, k)
+	runtime.AddCleanup(new(sentinel), func(k *keeper) {
+		if current.Load() == k {
+			k.adjust()
+			k.arm()
+		}
+	}, k)
 }
 
 // sentinel has a pointer so that it is never batched with other small objects, which would

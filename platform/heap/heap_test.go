@@ -1,6 +1,7 @@
 package heap
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -38,45 +39,59 @@ func TestKeepLeavesTheOperatorsGOGC(t *testing.T) {
 
 // TestKeepCollectsLessOften allocates the same garbage, with a small live heap, before and
 // after Keep: with 64 MB of headroom the collector must run several times less often, and
-// let the heap grow by the headroom and no more. Then, with a live heap larger than Go's
-// minimum, GOGC follows it from the next collection.
+// let the heap grow by about the headroom, no more. Then, with a live heap larger than Go's
+// minimum, GOGC follows it.
 func TestKeepCollectsLessOften(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { current.Store(nil); debug.SetGCPercent(prev) })
 	before := collections(256 << 20)
 	if !Keep(Config{Headroom: 64 << 20}, nil) {
 		t.Fatal("Keep did not act")
 	}
-	if p := gcPercent(); p != 1600 { // 64 MB over Go's minimum heap, 4 MB
-		t.Fatalf("GOGC %d after Keep, want 1600", p)
-	}
 	after := collections(256 << 20)
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	t.Logf("collections for 256 MB of garbage: %d before Keep, %d after (next at %d MB)", before, after, m.NextGC>>20)
+	t.Logf("collections for 256 MB of garbage: %d before Keep, %d after", before, after)
 	if after*4 > before {
 		t.Errorf("%d collections after Keep against %d before: want at most a quarter", after, before)
 	}
-	if m.NextGC > 72<<20 { // the live heap here is well under 8 MB
-		t.Errorf("next collection at %d MB: want the headroom, 64 MB, and no more than the live heap above it", m.NextGC>>20)
-	}
+	// Once a collection has marked only what is live (a few MB here; one that runs while the
+	// program allocates marks more), the next one is due after about the headroom: not after
+	// hundreds of MB, as Go's minimum heap scaled by GOGC would have it.
+	eventually(t, func() (bool, string) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.NextGC <= 80<<20, fmt.Sprintf("next collection at %d MB with %d MB live and 64 MB of headroom", m.NextGC>>20, m.HeapAlloc>>20)
+	})
 
 	live := make([]*[1 << 10]byte, 32<<10) // 32 MB live, and its pointers scanned
 	for i := range live {
 		live[i] = new([1 << 10]byte)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for gcPercent() == 1600 {
-		if time.Now().After(deadline) {
-			t.Fatal("GOGC unchanged ten seconds after collections with 32 MB live")
-		}
+	// 64 MB over 32 MB and a little more (the slice, stacks, globals): a little under 200.
+	eventually(t, func() (bool, string) {
 		runtime.GC()
+		p := gcPercent()
+		return p >= 150 && p <= 200, fmt.Sprintf("GOGC %d with 32 MB live and 64 MB of headroom, want about 200", p)
+	})
+	runtime.KeepAlive(live)
+}
+
+// eventually calls check, which may collect, until it holds; a cleanup that adjusts GOGC runs
+// a moment after the collection it follows. It fails the test with check's last word after
+// ten seconds.
+func eventually(t *testing.T, check func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, what := check()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// 64 MB over 32 MB and a little more (the slice, stacks, globals): a little under 200.
-	if p := gcPercent(); p < 150 || p > 200 {
-		t.Errorf("GOGC %d with 32 MB live and 64 MB of headroom, want about 200", p)
-	}
-	runtime.KeepAlive(live)
 }
 
 var sink []byte
