@@ -35,6 +35,12 @@ func Load(environ []string, cfg any) error {
 	return nil
 }
 
+// IsSet reports whether environ (KEY=value pairs, as os.Environ returns) sets name, even to
+// nothing: for a runtime setting (GOGC, GOMAXPROCS) that the program leaves to the operator.
+func IsSet(environ []string, name string) bool {
+	return slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+}
+
 // describe turns caarlos0/env's errors into one line that names variables, not Go fields.
 func describe(cfg any, err error) error {
 	var errs []error

@@ -63,3 +63,12 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestIsSet(t *testing.T) {
+	environ := []string{"PATH=/bin", "GOGC=", "GOMAXPROCS_X=2", "X_GOMAXPROCS=2"}
+	for name, want := range map[string]bool{"GOGC": true, "PATH": true, "GOMAXPROCS": false, "GOMEMLIMIT": false} {
+		if got := config.IsSet(environ, name); got != want {
+			t.Errorf("IsSet(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

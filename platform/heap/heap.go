@@ -13,8 +13,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"slices"
-	"strings"
 	"sync/atomic"
 )
 
@@ -27,10 +25,10 @@ type Config struct {
 
 // Keep makes the collector let the heap grow by at least cfg.Headroom bytes between
 // collections, or by the live heap when that is larger (GOGC=100), and reports whether it
-// does: not when the operator set GOGC (it is in environ). A GOMEMLIMIT applies either way.
-// A program's run calls it once, at start.
-func Keep(cfg Config, environ []string) bool {
-	if cfg.Headroom <= 0 || slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
+// does: not when the operator set GOGC (gogcSet). A GOMEMLIMIT applies either way. A
+// program's run calls it once, at start.
+func Keep(cfg Config, gogcSet bool) bool {
+	if cfg.Headroom <= 0 || gogcSet {
 		return false
 	}
 	k := &keeper{headroom: uint64(cfg.Headroom), scanned: []metrics.Sample{
@@ -73,14 +71,14 @@ func (k *keeper) adjust() {
 	for _, s := range k.scanned {
 		scanned += s.Value.Uint64()
 	}
-	debug.SetGCPercent(Percent(scanned, k.headroom))
+	debug.SetGCPercent(percent(scanned, k.headroom))
 }
 
-// Percent is the GOGC that lets the heap grow by headroom or by scanned, whichever is larger,
+// percent is the GOGC that lets the heap grow by headroom or by scanned, whichever is larger,
 // where scanned is the live heap, the goroutines' stacks and the globals of the last
 // collection: Go lets the heap grow by GOGC percent of those, and no less than to GOGC
 // percent of 4 MB (its minimum heap, which scales with GOGC).
-func Percent(scanned, headroom uint64) int {
+func percent(scanned, headroom uint64) int {
 	return int(max(100, headroom*100/max(scanned, minimumHeap)))
 }
 

@@ -67,7 +67,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
-	heap.Keep(cfg.Heap, environ)
+	heap.Keep(cfg.Heap, config.IsSet(environ, "GOGC"))
 	natsOpts, err := cfg.NATS.Options()
 	if err != nil {
 		return err

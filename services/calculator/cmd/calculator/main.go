@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -67,9 +65,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 	// A large computation on a niced thread gets a Go P of its own (see ReserveLargeProcs).
-	calculator.ReserveLargeProcs(cfg.Calculator, slices.ContainsFunc(environ, func(kv string) bool {
-		return strings.HasPrefix(kv, "GOMAXPROCS=")
-	}))
+	calculator.ReserveLargeProcs(cfg.Calculator, config.IsSet(environ, "GOMAXPROCS"))
 	natsOpts, err := cfg.NATS.Options()
 	if err != nil {
 		return err

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +46,9 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err := config.Load(environ, &cfg); err != nil {
 		return err
 	}
-	heap.Keep(cfg.Heap, environ)
+	heap.Keep(cfg.Heap, config.IsSet(environ, "GOGC"))
 	// A large computation on a niced thread gets a Go P of its own (see ReserveLargeProcs).
-	calculator.ReserveLargeProcs(cfg.Calculator, slices.ContainsFunc(environ, func(kv string) bool {
-		return strings.HasPrefix(kv, "GOMAXPROCS=")
-	}))
+	calculator.ReserveLargeProcs(cfg.Calculator, config.IsSet(environ, "GOMAXPROCS"))
 	log, err := logging.New(stderr, cfg.Log, "factorial")
 	if err != nil {
 		return err
