@@ -122,12 +122,12 @@ func readResponse(r *bufio.Reader) (int, error) {
 		if bytes.Equal(line, crlf) {
 			break
 		}
-		lower := bytes.ToLower(bytes.TrimRight(line, "\r\n"))
-		if v, ok := bytes.CutPrefix(lower, contentLength); ok {
-			if length, err = strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err != nil {
+		line = bytes.TrimRight(line, "\r\n")
+		if hasPrefixFold(line, contentLength) {
+			if length, err = strconv.ParseInt(string(bytes.TrimSpace(line[len(contentLength):])), 10, 64); err != nil {
 				return 0, err
 			}
-		} else if bytes.Equal(lower, chunked) {
+		} else if bytes.EqualFold(line, chunked) {
 			isChunked = true
 		}
 	}
@@ -139,6 +139,12 @@ func readResponse(r *bufio.Reader) (int, error) {
 		return status, err
 	}
 	return 0, errors.New("a response without a length")
+}
+
+// hasPrefixFold is bytes.HasPrefix without regard to case, and without allocating: the
+// generator reads every header line of every answer, and its CPU is shared with the server's.
+func hasPrefixFold(s, prefix []byte) bool {
+	return len(s) >= len(prefix) && bytes.EqualFold(s[:len(prefix)], prefix)
 }
 
 func skipChunks(r *bufio.Reader) error {

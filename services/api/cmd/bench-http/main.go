@@ -7,9 +7,10 @@
 //   - GET /api/v1/factorial/metadata/{n} of it,
 //   - the text of n = 10,000 and of n = 100,000.
 //
-// It prints a table of the medians (requests/s, p99), their ratios and the targets, with the
-// machine and its load, and the CPU time each side spends per request, which does not depend
-// on the load. make bench-http builds bin/standalone and runs it.
+// It prints a table of the medians (requests/s, p99), the ratios of each run to the bare
+// server's run beside it (their medians) and the targets, with the machine and its load, and
+// the CPU time each side spends per request, which does not depend on the load. make
+// bench-http builds bin/standalone and runs it.
 package main
 
 import (
@@ -186,7 +187,7 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range rows {
 		s, b := summarize(r.svc), summarize(r.bare)
-		ratio, p99ratio := s.rps/b.rps, float64(s.p99)/float64(b.p99)
+		ratio, p99ratio := paired(r.svc, r.bare)
 		target, met := "≥ 0.8× req/s, p99 ≤ 1.5×", ratio >= 0.8 && p99ratio <= 1.5
 		if r.text {
 			target, met = "≥ 0.8× req/s of ServeContent from a file", ratio >= 0.8
@@ -203,7 +204,8 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, ms(s.p99), ms(b.p99), p99ratio, target, verdict,
 			us(s.cpu), us(b.cpu), us((s.generate+b.generate)/2), cpuRatio)
 	}
-	fmt.Println("\nCPU µs/req: CPU time (user and system) of the server process and of the load generator per request answered,")
+	fmt.Println("\nratio, p99 ratio: medians of the ratios of each run of the service to the run of the bare server beside it in time.")
+	fmt.Println("CPU µs/req: CPU time (user and system) of the server process and of the load generator per request answered,")
 	fmt.Println("medians; CPU ratio: (bare + its generator) / (service + its generator), the ratio of requests/s")
 	fmt.Println("on cores of their own, whatever else runs.")
 	return nil
@@ -228,6 +230,29 @@ func summarize(rs []result) summary {
 		slices.Sort(s)
 	}
 	return summary{rps: rps[len(rps)/2], minRPS: rps[0], p99: p99[len(p99)/2], cpu: cpu[len(cpu)/2], generate: gen[len(gen)/2]}
+}
+
+// paired is the median, over the runs, of the ratios of requests/s and of p99 of each run of
+// the service to the bare server's run beside it in time (service, bare, bare, service: the
+// first with the first, the second with the second): the machine's speed drifts from one
+// minute to the next, and a ratio of neighbours cancels what the two medians of runs
+// minutes apart do not.
+func paired(svc, bare []result) (rps, p99 float64) {
+	rs, ps := make([]float64, len(svc)), make([]float64, len(svc))
+	for i := range svc {
+		rs[i] = svc[i].rps / bare[i].rps
+		ps[i] = float64(svc[i].p99) / float64(bare[i].p99)
+	}
+	return median(rs), median(ps)
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
