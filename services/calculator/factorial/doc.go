@@ -20,7 +20,7 @@
 //
 // Small products go to a second engine, in the calling goroutine (small.go,
 // smallfactorial.go): limbs of 18 digits, long multiplication and Karatsuba's method, no
-// transforms. It computes n! for n up to smallMaxN (7,500 with AVX-512 transforms, 14,000
+// transforms. It computes n! for n up to smallMaxN (7,500 with AVX-512 transforms, 25,000
 // with AVX2, 50,000 with the pure-Go ones: a table up to 20!, from 20!
 // four numbers at a time up to directMaxN, the numbers 2..n up to productMaxN, primes beyond),
 // and the lower levels of the large engine's product trees. Together they are faster than GMP's

@@ -15,16 +15,18 @@ var smallMaxN uint64 = smallEngineReach(kernels)
 // smallEngineReach is smallMaxN for the kernels the transforms run, where the small engine and
 // the large one on one core take the same time. Measured with BenchmarkEngines, which times
 // both from n = 5,000 to 60,000, the large one with each set of kernels, on an AMD EPYC with
-// AVX-512 (2 cores, load 16 to 18; best of 15 to 30; the large engine's time against the
-// small one's): AVX-512 107% at 7,500, 78% at 9,000 and 55% at 20,000; AVX2 117% at 11,000,
-// 104% at 13,000, 94% at 15,000 and 73% at 25,000; pure Go 123% at 30,000, 113% at 40,000
-// and 101% at 50,000.
+// AVX-512 (Zen 5; 2 cores, load 16 to 18; best of 15 to 30; the large engine's time against
+// the small one's): AVX-512 107% at 7,500, 78% at 9,000 and 55% at 20,000; pure Go 123% at
+// 30,000, 113% at 40,000 and 101% at 50,000. AVX2 on an AMD EPYC without AVX-512 (Zen 3, the
+// machines that run these kernels; best of 3 × 20): 163% at 12,000, 133% at 17,500, 123% at
+// 20,000, 121% at 25,000, 89% at 27,500 and 82% at 30,000. (Forced on the Zen 5, AVX2 crossed
+// over near 14,000: where the two cross depends on the CPU.)
 func smallEngineReach(k kernelSet) uint64 {
 	switch k {
 	case avx512:
 		return 7_500
 	case avx2:
-		return 14_000
+		return 25_000
 	}
 	return 50_000
 }
