@@ -225,11 +225,7 @@ func summarize(rs []result) summary {
 	for i, r := range rs {
 		rps[i], p99[i], cpu[i], gen[i] = r.rps, r.p99, r.cpu, r.generate
 	}
-	slices.Sort(rps)
-	for _, s := range [][]time.Duration{p99, cpu, gen} {
-		slices.Sort(s)
-	}
-	return summary{rps: rps[len(rps)/2], minRPS: rps[0], p99: p99[len(p99)/2], cpu: cpu[len(cpu)/2], generate: gen[len(gen)/2]}
+	return summary{rps: median(rps), minRPS: slices.Min(rps), p99: median(p99), cpu: median(cpu), generate: median(gen)}
 }
 
 // paired is the median, over the runs, of the ratios of requests/s and of p99 of each run of
@@ -246,7 +242,9 @@ func paired(svc, bare []result) (rps, p99 float64) {
 	return median(rs), median(ps)
 }
 
-func median(v []float64) float64 {
+// median sorts v and returns its middle value (the mean of the two middle ones when v has an
+// even length).
+func median[T float64 | time.Duration](v []T) T {
 	slices.Sort(v)
 	n := len(v)
 	if n%2 == 1 {
