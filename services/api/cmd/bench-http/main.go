@@ -38,7 +38,7 @@ func main() {
 	dir := flag.String("dir", "", "directory of the bare server's files (internal)")
 	standalone := flag.String("standalone", "bin/standalone", "the standalone binary")
 	duration := flag.Duration("duration", 2*time.Second, "length of one measurement")
-	rounds := flag.Int("rounds", 5, "rounds of A B B A per scenario")
+	rounds := flag.Int("rounds", 7, "rounds of A B B A per scenario")
 	conns := flag.Int("conns", 16, "connections of the load generator")
 	flag.Parse()
 	var err error
@@ -183,11 +183,11 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		cpuModel(), runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), before, after)
 	fmt.Printf("Loopback, %d connections, %d rounds of service/bare/bare/service × %v; medians (min) of %d runs each.\n\n",
 		conns, rounds, d, 2*rounds)
-	fmt.Println("| read | service req/s | bare req/s | ratio | service p99 | bare p99 | p99 ratio | target | CPU µs/req service, bare, load generator | CPU ratio |")
+	fmt.Println("| read | service req/s | bare req/s | ratio (range) | service p99 | bare p99 | p99 ratio | target | CPU µs/req service, bare, load generator | CPU ratio |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range rows {
 		s, b := summarize(r.svc), summarize(r.bare)
-		ratio, p99ratio := paired(r.svc, r.bare)
+		ratio, lo, hi, p99ratio := paired(r.svc, r.bare)
 		target, met := "≥ 0.8× req/s, p99 ≤ 1.5×", ratio >= 0.8 && p99ratio <= 1.5
 		if r.text {
 			target, met = "≥ 0.8× req/s of ServeContent from a file", ratio >= 0.8
@@ -200,11 +200,12 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		// the load generator had the cores to themselves: the inverse ratio of the CPU
 		// time both spend per request. It does not depend on what else runs.
 		cpuRatio := float64(b.cpu+b.generate) / float64(s.cpu+s.generate)
-		fmt.Printf("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f | %s | %s | %.2f | %s: %s | %s, %s, %s | %.2f |\n",
-			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, ms(s.p99), ms(b.p99), p99ratio, target, verdict,
+		fmt.Printf("| %s | %.0f (%.0f) | %.0f (%.0f) | %.2f (%.2f–%.2f) | %s | %s | %.2f | %s: %s | %s, %s, %s | %.2f |\n",
+			r.name, s.rps, s.minRPS, b.rps, b.minRPS, ratio, lo, hi, ms(s.p99), ms(b.p99), p99ratio, target, verdict,
 			us(s.cpu), us(b.cpu), us((s.generate+b.generate)/2), cpuRatio)
 	}
-	fmt.Println("\nratio, p99 ratio: medians of the ratios of each run of the service to the run of the bare server beside it in time.")
+	fmt.Println("\nratio, p99 ratio: medians of the ratios of each run of the service to the run of the bare server beside it in time;")
+	fmt.Println("range: the lowest and highest of those ratios of requests/s.")
 	fmt.Println("CPU µs/req: CPU time (user and system) of the server process and of the load generator per request answered,")
 	fmt.Println("medians; CPU ratio: (bare + its generator) / (service + its generator), the ratio of requests/s")
 	fmt.Println("on cores of their own, whatever else runs.")
@@ -232,14 +233,15 @@ func summarize(rs []result) summary {
 // the service to the bare server's run beside it in time (service, bare, bare, service: the
 // first with the first, the second with the second): the machine's speed drifts from one
 // minute to the next, and a ratio of neighbours cancels what the two medians of runs
-// minutes apart do not.
-func paired(svc, bare []result) (rps, p99 float64) {
+// minutes apart do not. lo and hi are the extremes of the ratios of requests/s, the spread
+// the median is taken from.
+func paired(svc, bare []result) (rps, lo, hi, p99 float64) {
 	rs, ps := make([]float64, len(svc)), make([]float64, len(svc))
 	for i := range svc {
 		rs[i] = svc[i].rps / bare[i].rps
 		ps[i] = float64(svc[i].p99) / float64(bare[i].p99)
 	}
-	return median(rs), median(ps)
+	return median(rs), slices.Min(rs), slices.Max(rs), median(ps)
 }
 
 // median sorts v and returns its middle value (the mean of the two middle ones when v has an
