@@ -74,7 +74,7 @@ bench-compute:
 	cd services/calculator && $(GO) run ./cmd/bench-compute $(BENCH_COMPUTE_ARGS)
 
 # The API's reads beside the framework's limit: allocations per cached GET (-benchmem), then
-# the standalone service and a bare echo server loaded side by side on loopback (about 2 min).
+# the standalone service and a bare echo server loaded side by side on loopback (about 5 min).
 bench-http: bin/standalone
 	cd services/api && $(GO) test -run '^$$' -bench 'BenchmarkCachedGet|BenchmarkText' -benchmem .
 	cd services/api && $(GO) run ./cmd/bench-http -standalone ../../bin/standalone
