@@ -14,11 +14,12 @@ type inner struct {
 }
 
 type sample struct {
-	Addr    string        `env:"HTTP_ADDR" envDefault:":8080"`
-	Max     int64         `env:"MAX_NUMBER" envDefault:"100000"`
-	Wait    time.Duration `env:"WAIT" envDefault:"5s"`
-	URL     string        `env:"NATS_URL,required"`
-	Nested  inner
+	Addr   string        `env:"HTTP_ADDR" envDefault:":8080"`
+	Max    int64         `env:"MAX_NUMBER" envDefault:"100000"`
+	Wait   time.Duration `env:"WAIT" envDefault:"5s"`
+	URL    string        `env:"NATS_URL,required"`
+	Nested inner
+	//lint:ignore U1000 an unexported field, which Load and its error messages must pass over
 	invalid bool
 }
 

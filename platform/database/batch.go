@@ -535,7 +535,7 @@ func (f *Factorials) MarkAnnounced(ctx context.Context, ns []int64, now time.Tim
 	}
 	err := f.relaxedSync(ctx, func(db bun.IDB, _ sqlQuerier) error {
 		_, err := db.NewRaw(`UPDATE factorials SET unannounced = 0
-		WHERE number IN (?) AND status = 'done' AND unannounced = 1`, bun.In(ns)).Exec(ctx)
+		WHERE number IN (?) AND status = 'done' AND unannounced = 1`, bun.List(ns)).Exec(ctx)
 		return err
 	})
 	if err != nil {

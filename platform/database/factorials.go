@@ -182,7 +182,7 @@ func (f *Factorials) Checked(ctx context.Context, ns []int64, now time.Time) err
 		return nil
 	}
 	_, err := f.db.NewRaw(`UPDATE factorials SET checked_at = ?
-		WHERE number IN (?) AND status IN ('pending', 'computing')`, dbTime(now), bun.In(ns)).Exec(ctx)
+		WHERE number IN (?) AND status IN ('pending', 'computing')`, dbTime(now), bun.List(ns)).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("mark %d factorials checked: %w", len(ns), err)
 	}

@@ -81,7 +81,7 @@ func (f *Factorials) List(ctx context.Context, q ListQuery) ([]Record, error) {
 			ss[i] = string(s)
 		}
 		where = append(where, "status IN (?)")
-		args = append(args, bun.In(ss))
+		args = append(args, bun.List(ss))
 	}
 	if q.After != nil {
 		// Row values: both databases read this straight off the (created_at, number) index.

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 uploads use feature/s3/manager, deprecated for transfermanager (still v0.x): see the S3 type
+
 package objectstore
 
 import (

@@ -21,11 +21,13 @@ import (
 // placeholders, never the values), Redis commands (redisotel) and S3 calls (the AWS SDK's
 // own tracing, through AWSTracerProvider).
 
-// InstrumentDB adds a span to every query of db.
-func InstrumentDB(db *bun.DB, name string) {
-	if Active() {
-		db.AddQueryHook(bunotel.NewQueryHook(bunotel.WithDBName(name)))
+// InstrumentDB returns db with a span for every query: a copy of it sharing its pool while
+// tracing is Active, db itself otherwise.
+func InstrumentDB(db *bun.DB, name string) *bun.DB {
+	if !Active() {
+		return db
 	}
+	return db.WithQueryHook(bunotel.NewQueryHook(bunotel.WithDBName(name)))
 }
 
 // InstrumentRedis adds a span to every command of client.

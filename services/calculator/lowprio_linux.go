@@ -24,10 +24,3 @@ func lowerThreadPriority(nice int) bool {
 	runtime.LockOSThread()
 	return unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), nice) == nil
 }
-
-// threadNiceness is the niceness of the calling thread (for tests).
-func threadNiceness() (int, error) {
-	// getpriority returns 20 − niceness so that it is never negative (see getpriority(2)).
-	p, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
-	return 20 - p, err
-}

@@ -17,6 +17,3 @@ func lowerThreadPriority(nice int) bool {
 	runtime.LockOSThread()
 	return false
 }
-
-// threadNiceness is 0 where lowerThreadPriority does nothing.
-func threadNiceness() (int, error) { return 0, nil }

@@ -3,7 +3,6 @@ package calculator_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -145,7 +144,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal(fmt.Sprintf("after %s: %s", d, what))
+			t.Fatalf("after %s: %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -150,6 +150,7 @@ func (c *textCheck) verify(n, digits, stored int64) (string, error) {
 	c.fold()
 	switch {
 	case c.nonDigits:
+		//lint:ignore ST1005 the "!" is the factorial's, not punctuation
 		return "", fmt.Errorf("engine wrote something other than digits for %d!", n)
 	case c.size != digits:
 		return "", fmt.Errorf("engine reported %d digits for %d! but wrote %d bytes", digits, n, c.size)

@@ -109,10 +109,10 @@ func Start(ctx context.Context, cfg Config, d Deps) (app *App, err error) {
 		return nil, err
 	}
 	cleanups = append(cleanups, func() { _ = db.Close() })
-	telemetry.InstrumentDB(db, "factorial")
+	db = telemetry.InstrumentDB(db, "factorial")
 	if reads != nil {
 		cleanups = append(cleanups, func() { _ = reads.Close() })
-		telemetry.InstrumentDB(reads, "factorial")
+		reads = telemetry.InstrumentDB(reads, "factorial")
 	}
 
 	if cfg.Storage.Kind == "" || cfg.Storage.Kind == objectstore.KindLocal {

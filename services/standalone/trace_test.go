@@ -184,7 +184,7 @@ func TestOneTraceFromHTTPToTheCalculator(t *testing.T) {
 func attr(sp tracetest.SpanStub, key string) string {
 	for _, a := range sp.Attributes {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""

@@ -93,7 +93,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	telemetry.InstrumentDB(db, "factorial")
+	db = telemetry.InstrumentDB(db, "factorial")
 	store, err := objectstore.Open(ctx, cfg.Storage)
 	if err != nil {
 		return err
