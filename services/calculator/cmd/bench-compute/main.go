@@ -405,18 +405,16 @@ func measure(kind, arg, order string, stdout io.Writer) error {
 		// next, and one n measured only in a slow spell would stand out of the grid.
 		ns := gridNs()
 		var buf []byte
-		appendN := func(n uint64) func() { return func() { buf = factorial.AppendText(buf[:0], n) } }
-		writeN := func(n uint64) func() {
-			return func() { _, _ = factorial.Write(context.Background(), n, io.Discard, nil) }
-		}
 		r := gridResult{Append: make([]float64, len(ns)), Write: make([]float64, len(ns))}
 		for i := range ns {
 			r.Append[i], r.Write[i] = math.Inf(1), math.Inf(1)
 		}
 		for range gridPasses {
 			for i, n := range ns {
-				r.Append[i] = min(r.Append[i], timeBatch(appendN(n), gridBatch(n)))
-				r.Write[i] = min(r.Write[i], timeBatch(writeN(n), gridBatch(n)))
+				appendText := func() { buf = factorial.AppendText(buf[:0], n) }
+				write := func() { _, _ = factorial.Write(context.Background(), n, io.Discard, nil) }
+				r.Append[i] = min(r.Append[i], timeBatch(appendText, gridBatch(n)))
+				r.Write[i] = min(r.Write[i], timeBatch(write, gridBatch(n)))
 			}
 		}
 		return enc.Encode(r)
