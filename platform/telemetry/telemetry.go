@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -179,6 +180,19 @@ func exporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 
 // Tracer returns the named tracer of this process's provider.
 func (t *Telemetry) Tracer(name string) trace.Tracer { return t.TracerProvider.Tracer(name) }
+
+// Flush is Shutdown at a process's exit, deferred once its start-up has set telemetry up:
+// within 5 s, and a failure is logged, since there is no one left to return it to.
+func (t *Telemetry) Flush(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
+}
+
+// flushTimeout bounds Flush: the spans of the last seconds are not worth a hung exit.
+const flushTimeout = 5 * time.Second
 
 // Shutdown flushes the spans still buffered and stops exporting (the global provider is the
 // one before Setup again).

@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -82,7 +80,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer flush(tel, log)
+	defer tel.Flush(log)
 	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
 	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
 	if err != nil {
@@ -127,13 +125,4 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	err = serve.Run(ctx, srv, ln, svc.Run)
 	log.Info("api stopped", "err", err)
 	return err
-}
-
-// flush sends the spans still buffered, within a bound.
-func flush(tel *telemetry.Telemetry, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		log.Warn("flushing traces", "err", err)
-	}
 }

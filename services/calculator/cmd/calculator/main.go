@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -80,7 +78,7 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer flush(tel, log)
+	defer tel.Flush(log)
 	// Listen first, so a bad HTTP_ADDR is the one line said before anything else.
 	ln, err := serve.Listen(cfg.HTTPAddr, cfg.HTTP)
 	if err != nil {
@@ -126,13 +124,4 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	err = serve.Run(ctx, srv, ln, svc.Run)
 	log.Info("calculator stopped", "err", err)
 	return err
-}
-
-// flush sends the spans still buffered, within a bound.
-func flush(tel *telemetry.Telemetry, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		log.Warn("flushing traces", "err", err)
-	}
 }

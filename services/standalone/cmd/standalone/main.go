@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/factorial-service/factorial/platform/config"
 	"github.com/factorial-service/factorial/platform/health"
@@ -59,19 +57,10 @@ func run(ctx context.Context, environ []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer flush(tel, log)
+	defer tel.Flush(log)
 	app, err := standalone.Start(ctx, cfg.Config, standalone.Deps{Log: log})
 	if err != nil {
 		return err
 	}
 	return app.Wait()
-}
-
-// flush sends the spans still buffered, within a bound.
-func flush(tel *telemetry.Telemetry, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		log.Warn("flushing traces", "err", err)
-	}
 }
