@@ -104,7 +104,10 @@ func (r *reconciler) announce(ctx context.Context) (int, error) {
 	if err != nil || len(owed) == 0 {
 		return 0, err
 	}
+	// sent[i] is the number msgs[i] announces: the rows computed again are not published, so
+	// the publish errors, one per message, are matched to sent, not to owed.
 	msgs := make([]natsbus.Msg, 0, len(owed))
+	sent := make([]int64, 0, len(owed))
 	for _, rec := range owed {
 		if rec.Text != "" && !textMatches(rec) {
 			// The digits in the row no longer match it (a bad disk, a stray UPDATE). The API
@@ -115,7 +118,11 @@ func (r *reconciler) announce(ctx context.Context) (int, error) {
 		}
 		if m, err := computedMsg(rec); err == nil {
 			msgs = append(msgs, m)
+			sent = append(sent, rec.Number)
 		}
+	}
+	if len(msgs) == 0 {
+		return 0, nil // nothing to publish is no failure: the pass goes on
 	}
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	errs, _ := r.pub.PublishAll(pctx, msgs)
@@ -123,7 +130,7 @@ func (r *reconciler) announce(ctx context.Context) (int, error) {
 	var ns []int64
 	for i, err := range errs {
 		if err == nil {
-			ns = append(ns, owed[i].Number)
+			ns = append(ns, sent[i])
 		}
 	}
 	if len(ns) == 0 {

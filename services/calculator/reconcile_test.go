@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -323,5 +324,97 @@ func TestReconcilerAnnouncesWhatWasNeverAnnounced(t *testing.T) {
 	case c := <-got:
 		t.Errorf("announced %d as well", c.Number)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// failingPub is the rig's publisher, failing every message whose id starts with failID.
+type failingPub struct {
+	*natsbus.Publisher
+	failID string
+}
+
+func (p failingPub) PublishAll(ctx context.Context, msgs []natsbus.Msg) ([]error, int) {
+	errs := make([]error, len(msgs))
+	var pass []natsbus.Msg
+	var at []int
+	failed := 0
+	for i, m := range msgs {
+		if strings.HasPrefix(m.ID, p.failID) {
+			errs[i] = errors.New("injected publish failure")
+			failed++
+			continue
+		}
+		pass = append(pass, m)
+		at = append(at, i)
+	}
+	passErrs, passFailed := p.Publisher.PublishAll(ctx, pass)
+	for j, err := range passErrs {
+		errs[at[j]] = err
+	}
+	return errs, failed + passFailed
+}
+
+// finish records n! as done with text as its digits, announced to no one yet.
+func (rr *reconcileRig) finish(t *testing.T, n int64, text string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, _, err := rr.records.Request(ctx, n, rr.r.now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := rr.records.Claim(ctx, n, "w", rr.r.now(), rr.r.now()); err != nil || !ok {
+		t.Fatalf("claim %d: %v", n, err)
+	}
+	sum := sha256.Sum256([]byte(text))
+	if _, err := rr.records.Complete(ctx, n, "w", database.Result{Checksum: hex.EncodeToString(sum[:]), Size: int64(len(text)), Digits: int64(len(text)), Text: text}, rr.r.now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A row sent to be computed again (its digits no longer match) is not published: the marks
+// that follow still go to the rows whose announcement JetStream took, and only to those.
+func TestAnnounceMarksTheRowsItPublished(t *testing.T) {
+	rr := newReconcileRig(t)
+	ctx := t.Context()
+	rr.finish(t, 4, "24") // corrupted below: first of the rows owed
+	rr.finish(t, 5, "120")
+	rr.finish(t, 6, "720")
+	if err := rr.setText(ctx, 4, "25"); err != nil {
+		t.Fatal(err)
+	}
+	rr.r.pub = failingPub{Publisher: rr.pub, failID: "computed/5/"}
+	rr.advance(2 * time.Minute)
+	if got, err := rr.r.announce(ctx); err != nil || got != 1 {
+		t.Fatalf("announce: %d, %v; want 1 (6!), no error", got, err)
+	}
+	for n, want := range map[int64]bool{5: true, 6: false} {
+		rec, err := rr.records.Get(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Unannounced != want {
+			t.Errorf("%d!: unannounced %v, want %v", n, rec.Unannounced, want)
+		}
+	}
+}
+
+// A pass whose only owed results are rows sent to be computed again has nothing to publish:
+// that is no error, and the pass goes on to republish what the stream lost.
+func TestAnnounceWithOnlyRecomputedRowsStillRepublishes(t *testing.T) {
+	rr := newReconcileRig(t)
+	ctx := t.Context()
+	rr.finish(t, 4, "24")
+	if err := rr.setText(ctx, 4, "25"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rr.records.Request(ctx, 9, rr.r.now()); err != nil { // never published: lost
+		t.Fatal(err)
+	}
+	rr.advance(2 * time.Minute)
+	res, err := rr.r.once(ctx)
+	if err != nil {
+		t.Fatalf("a pass with only a recomputed row owed: %v", err)
+	}
+	if res.republished != 1 {
+		t.Errorf("republished %d, want 1 (9, lost)", res.republished)
 	}
 }
