@@ -3,7 +3,9 @@ package calculator_test
 import (
 	"context"
 	"errors"
+	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,5 +67,63 @@ func TestDatabaseDownIsNotAFailedAttempt(t *testing.T) {
 		if rec := waitStatus(t, r.records, n, database.StatusDone); rec.Attempts != 1 {
 			t.Errorf("%d done after %d attempts, want 1", n, rec.Attempts)
 		}
+	}
+}
+
+// recordBlip fails the first Complete or CompleteBatch as a connection reset would (a
+// failover, SQLITE_BUSY): the database answers again for the Release right after.
+type recordBlip struct {
+	*countingRecords
+	records atomic.Int32
+}
+
+var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+
+func (b *recordBlip) Complete(ctx context.Context, n int64, worker string, r database.Result, now time.Time) (database.Record, error) {
+	if b.records.Add(1) == 1 {
+		return database.Record{}, errReset
+	}
+	return b.countingRecords.Complete(ctx, n, worker, r, now)
+}
+
+func (b *recordBlip) CompleteBatch(ctx context.Context, worker string, cs []database.Completion, now time.Time) ([]database.Record, error) {
+	if b.records.Add(1) == 1 {
+		return nil, errReset
+	}
+	return b.countingRecords.CompleteBatch(ctx, worker, cs, now)
+}
+
+// A database that does not answer while a result is recorded is not a failed attempt either:
+// with one attempt allowed, the number is given back uncounted and done once the database
+// answers, in either lane.
+func TestDatabaseBlipWhileRecordingIsNotAFailedAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		lane string
+		n    int64
+	}{{"small", 7}, {"large", 30_001}} {
+		t.Run(tc.lane, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MaxAttempts = 1
+			var blip *recordBlip
+			r := startCalculatorWith(t, cfg, calculator.EngineFunc(mathBig), func(c *countingRecords) calculatorRecords {
+				blip = &recordBlip{countingRecords: c}
+				return blip
+			})
+			if _, _, err := r.records.Request(context.Background(), tc.n, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			r.publish(tc.n)
+			var rec database.Record
+			waitFor(t, 10*time.Second, "never settled", func() bool {
+				rec, _ = r.records.Get(context.Background(), tc.n)
+				return rec.Status == database.StatusDone || rec.Status == database.StatusFailed
+			})
+			if rec.Status != database.StatusDone || rec.Attempts != 1 {
+				t.Errorf("%d after a database blip while recording: %s after %d attempts (%q), want done after 1", tc.n, rec.Status, rec.Attempts, rec.Error)
+			}
+			if got := blip.records.Load(); got < 2 {
+				t.Errorf("%d statements recording results, want the failed one and another", got)
+			}
+		})
 	}
 }

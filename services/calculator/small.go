@@ -305,7 +305,7 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 	endSpan(recordSpan, err)
 	if err != nil {
 		for _, c := range chunk {
-			w.giveBack(ctx, c.req, failedAt(stepRecord, fmt.Errorf("record the result of %d: %w", c.req.n, err)), w.log.With("number", c.req.n))
+			w.giveBack(ctx, c.req, recordFailed(fmt.Errorf("record the result of %d: %w", c.req.n, err)), w.log.With("number", c.req.n))
 		}
 		return
 	}

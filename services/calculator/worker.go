@@ -244,7 +244,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 		_ = m.Ack()
 		return
 	case err != nil:
-		w.giveBack(ctx, req, failedAt(stepRecord, fmt.Errorf("record result of %d: %w", n, err)), log)
+		w.giveBack(ctx, req, recordFailed(fmt.Errorf("record result of %d: %w", n, err)), log)
 		return
 	}
 	w.metrics.outcome(lane, "done")
@@ -253,15 +253,31 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 	_ = m.Ack()
 }
 
+// errDatabaseUnavailable marks a result that could not be recorded because the database did
+// not answer (database.Unavailable): not a failed attempt, as a claim the database refuses is
+// not one.
+var errDatabaseUnavailable = errors.New("the database did not answer")
+
+// recordFailed is the failure to record a computed result: the database not answering
+// (failover, a reset connection, SQLite busy, a timeout) gives the work back uncounted;
+// anything else is a failed attempt.
+func recordFailed(err error) error {
+	if database.Unavailable(err) {
+		return fmt.Errorf("%w: %w", errDatabaseUnavailable, err)
+	}
+	return failedAt(stepRecord, err)
+}
+
 // giveBack releases a claim whose computation did not finish, so another replica (or this
 // one) can take the number at once, and has the message delivered again: after the retry
-// delay for a failure, at once for a shutdown (which does not count as an attempt).
+// delay for a failure, at once for a shutdown. Neither a shutdown nor a database that did not
+// answer counts as an attempt.
 func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	reason := publicReason(err)
-	if ctx.Err() != nil {
-		reason = "" // shut down, not failed
+	if ctx.Err() != nil || errors.Is(err, errDatabaseUnavailable) {
+		reason = "" // shut down, or the database is away: not failed
 	}
 	if rerr := w.records.Release(rctx, req.n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 		log.Warn("release claim", "err", rerr)
@@ -283,6 +299,10 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 		// The delay keeps it from going straight back to this replica's own pull request,
 		// which is being drained.
 		_ = req.msg.NakWithDelay(time.Second)
+	case errors.Is(err, errDatabaseUnavailable):
+		log.Warn("the database did not answer; not counted as an attempt, it will be tried again", "err", err)
+		w.metrics.outcome(req.lane, "retry")
+		_ = req.msg.NakWithDelay(w.retryDelay)
 	default:
 		log.Warn("attempt failed; it will be tried again", "err", err)
 		w.metrics.outcome(req.lane, "retry")
