@@ -4,6 +4,7 @@ package batch
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -11,6 +12,12 @@ import (
 // up, and the next batch takes all of them (at most max). It needs no goroutine of its own:
 // a flush runs while calls wait and stops when none do, so a call that comes alone goes at
 // once, with no window to wait for.
+//
+// A call whose context has ended by the time its batch starts is dropped, not run: its
+// caller has left with ctx's error and nobody reads its outcome. Without this, a run that
+// stalls (a database that does not answer) lets callers who gave up pile up, and when it
+// answers again their work is all done at once, though every one of them was told it failed.
+// A call whose caller leaves after its batch started is still run to its end.
 type Group[In, Out any] struct {
 	max int
 	run func([]In) []Out
@@ -21,6 +28,7 @@ type Group[In, Out any] struct {
 }
 
 type call[In, Out any] struct {
+	ctx  context.Context
 	in   In
 	done chan Out // buffered: a flush never blocks on a caller that left
 }
@@ -32,11 +40,11 @@ func New[In, Out any](max int, run func([]In) []Out) *Group[In, Out] {
 	return &Group[In, Out]{max: max, run: run}
 }
 
-// Do queues in and returns its outcome, or ctx's error if ctx ends first (in may still be
-// run: a run that must skip inputs whose callers left sees their contexts only if In
-// carries them).
+// Do queues in and returns its outcome, or ctx's error if ctx ends first. in is not run when
+// ctx has ended before its batch starts; once the batch started, it runs to its end (a run
+// that must know which of its inputs were left sees their contexts only if In carries them).
 func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
-	c := call[In, Out]{in: in, done: make(chan Out, 1)}
+	c := call[In, Out]{ctx: ctx, in: in, done: make(chan Out, 1)}
 	g.mu.Lock()
 	g.waiting = append(g.waiting, c)
 	if !g.flushing {
@@ -53,7 +61,8 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	}
 }
 
-// flush runs what waits, batch after batch, until nothing does.
+// flush runs what waits, batch after batch, until nothing does. Calls whose caller left
+// while they waited are dropped (see Group).
 func (g *Group[In, Out]) flush() {
 	for {
 		g.mu.Lock()
@@ -66,7 +75,11 @@ func (g *Group[In, Out]) flush() {
 		calls := g.waiting[:k:k]
 		g.waiting = g.waiting[k:]
 		g.mu.Unlock()
-		ins := make([]In, k)
+		calls = slices.DeleteFunc(calls, func(c call[In, Out]) bool { return c.ctx.Err() != nil })
+		if len(calls) == 0 {
+			continue
+		}
+		ins := make([]In, len(calls))
 		for i, c := range calls {
 			ins[i] = c.in
 		}

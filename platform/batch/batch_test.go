@@ -3,6 +3,7 @@ package batch_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,5 +78,56 @@ func TestCallerLeaves(t *testing.T) {
 	close(release)
 	if out := <-stayed; out != "stayer" {
 		t.Errorf("stayer got %q", out)
+	}
+}
+
+// A call whose caller left while it waited for its batch is not run: a stalled run (a
+// database that does not answer) must not leave behind a backlog of work every caller of
+// which was told it failed. The calls still waited for are run.
+func TestCallsLeftBeforeTheirBatchAreNotRun(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var ran []string
+	g := batch.New(8, func(ins []string) []string {
+		mu.Lock()
+		ran = append(ran, ins...)
+		mu.Unlock()
+		if ins[0] == "first" {
+			<-release // the first batch stalls while the others queue up
+		}
+		return ins
+	})
+	first := make(chan string, 1)
+	go func() { out, _ := g.Do(t.Context(), "first"); first <- out }()
+	for {
+		mu.Lock()
+		started := len(ran) > 0
+		mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	left := make(chan error, 1)
+	go func() { _, err := g.Do(ctx, "leaver"); left <- err }()
+	stayed := make(chan string, 1)
+	go func() { out, _ := g.Do(t.Context(), "stayer"); stayed <- out }()
+	time.Sleep(20 * time.Millisecond) // both queued behind the first batch
+	cancel()
+	if err := <-left; !errors.Is(err, context.Canceled) {
+		t.Fatalf("leaver got %v, want context.Canceled", err)
+	}
+	close(release)
+	if out := <-first; out != "first" {
+		t.Errorf("first got %q", out)
+	}
+	if out := <-stayed; out != "stayer" {
+		t.Errorf("stayer got %q", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(ran, "leaver") {
+		t.Errorf("ran %v: a call whose caller left before its batch started was run", ran)
 	}
 }
