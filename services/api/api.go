@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 	s.metrics = newAPIMetrics(d.Registry, s.limits)
 	s.results = &results{
 		records: d.Records, store: d.Store, cache: d.Cache, log: d.Log, metrics: s.metrics,
-		batcher: newRequestBatcher(d.Records), reader: newReadBatcher(d.Records), publisher: s.publisher, writer: newCacheWriter(8, 1024),
+		batcher: newRequestBatcher(d.Records, s.publisher.enqueue), reader: newReadBatcher(d.Records), publisher: s.publisher, writer: newCacheWriter(8, 1024),
 		admission: &admission{records: d.Records, budget: cfg.LargeBudget, perClient: cfg.LargePerClient},
 		cacheMax:  cfg.CacheMaxBytes, cacheTTL: cfg.CacheTTL,
 		corrupt: newCorruptCounter(d.Registry), verified: newVerifiedSet(4096),

@@ -24,15 +24,32 @@ const (
 // that arrive queue up, and the next statement records all of them (group commit). Under
 // SQLite's synchronous=FULL every commit waits for the disk, so this is what lets many
 // clients be answered per disk sync; PostgreSQL is spared the round trips.
+//
+// A request the statement made pending is queued for publication by the batch itself, not
+// by its caller: the statement may outlive the caller's wait (dbWait < requestDBTimeout), and
+// a row committed after its POST was answered 503 must still be published, or the retry finds
+// it pending (202, made nothing pending) and the work waits for the reconciler. A request
+// whose caller left before its statement started is not recorded (batch.Group drops it).
 type requestBatcher struct {
 	records RequestRecorder
-	group   *batch.Group[database.NewRequest, requestOutcome]
+	pending func(context.Context, database.Record) // queues the publication of a new pending record
+	group   *batch.Group[requestIn, requestOutcome]
 }
 
-func newRequestBatcher(records RequestRecorder) *requestBatcher {
-	b := &requestBatcher{records: records}
+// newRequestBatcher returns a batcher recording through records; pending, when not nil, is
+// called for each record a statement made pending, with the context of the request that made
+// it (no longer cancelled: the request may be over) and must not block.
+func newRequestBatcher(records RequestRecorder, pending func(context.Context, database.Record)) *requestBatcher {
+	b := &requestBatcher{records: records, pending: pending}
 	b.group = batch.New(maxRequestBatch, b.record)
 	return b
+}
+
+// requestIn is a request waiting for its statement, with its caller's context (its trace and
+// request id go with the publication).
+type requestIn struct {
+	ctx context.Context
+	req database.NewRequest
 }
 
 type requestOutcome struct {
@@ -41,19 +58,24 @@ type requestOutcome struct {
 }
 
 // request records a request for n by client and returns the record, and whether this
-// request made it pending. It returns when the record is written (or failed), or when ctx
-// ends; a request whose caller left may still be recorded.
+// request made it pending (its publication is queued then). It returns when the record is
+// written (or failed), or when ctx ends; a request whose caller left after its statement
+// started may still be recorded, and published.
 func (b *requestBatcher) request(ctx context.Context, n int64, client string) (database.Record, bool, error) {
-	out, err := b.group.Do(ctx, database.NewRequest{Number: n, Client: client})
+	out, err := b.group.Do(ctx, requestIn{ctx: ctx, req: database.NewRequest{Number: n, Client: client}})
 	if err != nil {
 		return database.Record{}, false, err
 	}
 	return out.res.Record, out.res.Created, out.err
 }
 
-func (b *requestBatcher) record(reqs []database.NewRequest) []requestOutcome {
+func (b *requestBatcher) record(ins []requestIn) []requestOutcome {
 	ctx, cancel := context.WithTimeout(context.Background(), requestDBTimeout)
 	defer cancel()
+	reqs := make([]database.NewRequest, len(ins))
+	for i, in := range ins {
+		reqs[i] = in.req
+	}
 	res, err := b.records.RequestBatch(ctx, reqs, time.Now().UTC())
 	byNumber := make(map[int64]database.Requested, len(res))
 	for _, r := range res {
@@ -70,6 +92,9 @@ func (b *requestBatcher) record(reqs []database.NewRequest) []requestOutcome {
 		outs[i].res = byNumber[req.Number]
 		outs[i].res.Created = outs[i].res.Created && !first[req.Number]
 		first[req.Number] = true
+		if outs[i].res.Created && b.pending != nil {
+			b.pending(context.WithoutCancel(ins[i].ctx), outs[i].res.Record)
+		}
 	}
 	return outs
 }

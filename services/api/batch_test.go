@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/factorial-service/factorial/events"
 	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
 )
@@ -42,7 +44,7 @@ func (c *countingRecorder) RequestBatch(ctx context.Context, reqs []database.New
 // of the requests for one number exactly one made it pending.
 func TestConcurrentRequestsShareStatements(t *testing.T) {
 	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 20 * time.Millisecond}
-	b := newRequestBatcher(rec)
+	b := newRequestBatcher(rec, nil)
 	const clients = 300
 	var created atomic.Int32
 	var wg sync.WaitGroup
@@ -73,7 +75,7 @@ func TestConcurrentRequestsShareStatements(t *testing.T) {
 func TestRequestBatchErrorsAndLeavers(t *testing.T) {
 	boom := errors.New("database is down")
 	rec := &countingRecorder{Factorials: database.NewFactorials(dbtest.SQLite(t)), delay: 300 * time.Millisecond, err: boom}
-	b := newRequestBatcher(rec)
+	b := newRequestBatcher(rec, nil)
 	var wg sync.WaitGroup
 	for n := range int64(10) {
 		wg.Go(func() {
@@ -195,5 +197,41 @@ func TestClientID(t *testing.T) {
 	r = r.WithContext(withClient(r.Context(), "key:ops"))
 	if got := clientID(r); got != "key:ops" {
 		t.Errorf("clientID = %q, want the identity the middleware set", got)
+	}
+}
+
+// A statement slower than a POST's wait (dbWait): the POST is answered 503, yet the row is
+// committed and made pending, so its publication must be queued all the same (a retry finds
+// it pending and made nothing pending). A POST that gave up while still queued behind that
+// statement is not recorded at all.
+func TestSlowStatementStillPublishesWhatItRecorded(t *testing.T) {
+	recs := database.NewFactorials(dbtest.SQLite(t))
+	f := newFixture(t, func(c *Config, d *Deps) {
+		d.Records = &countingRecorder{Factorials: recs, delay: dbWait + dbWait/2}
+	})
+	queuedBehind := make(chan reply, 1)
+	go func() {
+		time.Sleep(dbWait / 10) // once 77's statement runs
+		queuedBehind <- f.do(http.MethodPost, "/api/v1/factorial", `{"number": 78}`, "Content-Type", "application/json")
+	}()
+	problemOf(t, f.do(http.MethodPost, "/api/v1/factorial", `{"number": 77}`, "Content-Type", "application/json"), http.StatusServiceUnavailable)
+	problemOf(t, <-queuedBehind, http.StatusServiceUnavailable)
+
+	deadline := time.Now().Add(requestDBTimeout)
+	for len(f.s.publisher.queue) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rec, err := recs.Get(t.Context(), 77); err != nil || rec.Status != database.StatusPending {
+		t.Fatalf("77 after its statement: %+v %v, want pending", rec, err)
+	}
+	if got := len(f.s.publisher.queue); got != 1 {
+		t.Fatalf("%d requests queued for publication, want 77's", got)
+	}
+	if q := <-f.s.publisher.queue; q.msg.Subject != events.RequestedSubject(77) {
+		t.Errorf("queued %s, want 77's request", q.msg.Subject)
+	}
+	time.Sleep(dbWait) // 78 would have been recorded by now
+	if _, err := recs.Get(t.Context(), 78); !errors.Is(err, database.ErrNotFound) {
+		t.Errorf("78, whose POST gave up before its statement started, was recorded (%v)", err)
 	}
 }

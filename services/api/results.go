@@ -118,14 +118,11 @@ func (r *results) request(ctx context.Context, n int64, client string) (database
 	return r.admission.admit(ctx, n, client, existing, func() (database.Record, error) { return r.add(ctx, n, client) })
 }
 
-// add records the request and queues its publication when it made n pending.
+// add records the request; when that made n pending, the batcher has queued its publication.
 func (r *results) add(ctx context.Context, n int64, client string) (database.Record, error) {
-	rec, created, err := r.batcher.request(ctx, n, client)
+	rec, _, err := r.batcher.request(ctx, n, client)
 	if err != nil {
 		return database.Record{}, dbError(n, err)
-	}
-	if created {
-		r.publisher.enqueue(ctx, rec)
 	}
 	return rec, nil
 }
