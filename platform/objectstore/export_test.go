@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -16,3 +17,6 @@ func PendingUploads(t *testing.T, s *S3) int {
 	}
 	return len(out.Uploads)
 }
+
+// SetReadBounds shortens the bounds of reading from s (answerTimeout, stallTimeout).
+func SetReadBounds(s *S3, answer, stall time.Duration) { s.answerWithin, s.stallAfter = answer, stall }

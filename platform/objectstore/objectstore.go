@@ -30,6 +30,10 @@ var ErrNotFound = errors.New("object not found")
 // refused, never followed or read.
 var ErrUnsafe = errors.New("object is not a regular file of the store")
 
+// ErrNoAnswer: the store did not answer a read in time (see S3's bounds): it is down,
+// cut off or overloaded, not the object that is at fault.
+var ErrNoAnswer = errors.New("the store did not answer in time")
+
 // ErrInvalidKey is returned (wrapped) for a key that is empty, absolute, or has an empty, "."
 // or ".." segment. Keys are slash-separated paths relative to the store's root.
 var ErrInvalidKey = errors.New("invalid object key")
@@ -59,7 +63,8 @@ type Store interface {
 }
 
 // Reader reads one object. Seek is cheap (no I/O), so http.ServeContent can serve Range
-// requests from it. Reads fail once the ctx given to Open is done.
+// requests from it. Reads fail once the ctx given to Open is done, and, from a store across
+// the network, with ErrNoAnswer when it stops answering.
 type Reader interface {
 	io.ReadSeekCloser
 	Info() Object

@@ -25,6 +25,14 @@ var (
 // caller's ctx is already cancelled.
 const abortTimeout = 30 * time.Second
 
+// Bounds of reading: an S3 that does not answer (behind a black hole, or overloaded) fails a
+// read with ErrNoAnswer in seconds instead of holding it, and the HTTP request above it, for
+// as long as the connection lives (the SDK's HTTP client has no such bound).
+const (
+	answerTimeout = 2 * time.Second  // for Open's HeadObject, and a GetObject's response headers
+	stallTimeout  = 10 * time.Second // for each Read of a body, once it flows
+)
+
 // S3 is a Store on an S3 bucket or an S3-compatible store (MinIO, Ceph, R2...).
 //
 // Put uploads in parts of S3Config.PartSize while it reads, never holding the whole object;
@@ -39,6 +47,8 @@ type S3 struct {
 	presign  *s3.PresignClient
 	uploader *manager.Uploader
 	cfg      S3Config
+
+	answerWithin, stallAfter time.Duration // answerTimeout, stallTimeout; shortened by tests
 }
 
 // NewS3 builds an S3 store from cfg and the standard AWS credential chain, and checks that
@@ -59,6 +69,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		presignWith = s3.New(client.Options(), func(o *s3.Options) { o.BaseEndpoint = aws.String(cfg.PublicEndpoint) })
 	}
 	s := &S3{
+		answerWithin: answerTimeout, stallAfter: stallTimeout,
 		client:  client,
 		presign: s3.NewPresignClient(presignWith),
 		cfg:     cfg,
@@ -138,11 +149,16 @@ func (s *S3) Open(ctx context.Context, key string) (Reader, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
-	info, err := s.head(ctx, key)
+	hctx, cancel := context.WithTimeoutCause(ctx, s.answerWithin, ErrNoAnswer)
+	info, err := s.head(hctx, key)
+	if err != nil && context.Cause(hctx) == ErrNoAnswer && ctx.Err() == nil {
+		err = fmt.Errorf("%w within %v", ErrNoAnswer, s.answerWithin) // not the SDK's deadline error
+	}
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("objectstore: open %q: %w", key, err)
 	}
-	return &s3Reader{ctx: ctx, client: s.client, info: info}, nil
+	return &s3Reader{ctx: ctx, s: s, info: info}, nil
 }
 
 // head describes the object stored under key, or fails with ErrNotFound.

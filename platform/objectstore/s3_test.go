@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,8 @@ type fakeS3 struct {
 	// producedAtFirstPart is how much the uploaded reader had produced when the first
 	// UploadPart request arrived (set when produced is not nil).
 	producedAtFirstPart int64
+	// intercept, when set, sees each request first; true: it answered (or stalled) it.
+	intercept func(w http.ResponseWriter, r *http.Request) bool
 }
 
 func newFakeS3(t *testing.T) *fakeS3 {
@@ -53,7 +57,11 @@ func newFakeS3(t *testing.T) *fakeS3 {
 		case r.Method == http.MethodGet && strings.Count(strings.Trim(r.URL.Path, "/"), "/") > 0 && len(q) <= 1:
 			f.gets++
 		}
+		intercept := f.intercept
 		f.mu.Unlock()
+		if intercept != nil && intercept(w, r) {
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
@@ -359,4 +367,79 @@ func (o *observedReader) Read(p []byte) (int, error) {
 	n, err := o.r.Read(p)
 	o.n.Add(int64(n))
 	return n, err
+}
+
+// An S3 that stops answering fails reads with ErrNoAnswer within the bounds, rather than
+// holding them (and the HTTP requests above them) as long as the connection lives.
+func TestS3ReadsFailWhenTheStoreStopsAnswering(t *testing.T) {
+	isolateAWSEnv(t)
+	f := newFakeS3(t)
+	s := newS3(t, f.config())
+	objectstore.SetReadBounds(s, 300*time.Millisecond, 300*time.Millisecond)
+	text := strings.Repeat("0123456789", 10_000)
+	mustPut(t, s, "digits.txt", text)
+	intercept := func(fn func(w http.ResponseWriter, r *http.Request) bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.intercept = fn
+	}
+	hang := func(w http.ResponseWriter, r *http.Request) bool { <-r.Context().Done(); return true }
+	within := func(t *testing.T, what string, start time.Time, err error) {
+		t.Helper()
+		if !errors.Is(err, objectstore.ErrNoAnswer) || errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v, want ErrNoAnswer (and not context.Canceled, which means the caller left)", what, err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("%s took %v", what, took)
+		}
+	}
+
+	// Open's HeadObject gets no answer.
+	intercept(func(w http.ResponseWriter, r *http.Request) bool { return r.Method == http.MethodHead && hang(w, r) })
+	start := time.Now()
+	_, err := s.Open(t.Context(), "digits.txt")
+	within(t, "Open", start, err)
+
+	// The GET gets no answer.
+	intercept(nil)
+	r, err := s.Open(t.Context(), "digits.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	intercept(func(w http.ResponseWriter, r *http.Request) bool { return r.Method == http.MethodGet && hang(w, r) })
+	start = time.Now()
+	_, err = r.Read(make([]byte, 10))
+	within(t, "a Read whose GET is not answered", start, err)
+
+	// The body stops flowing after its first bytes.
+	intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(text)))
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(text)-1, len(text)))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = io.WriteString(w, text[:1000])
+		w.(http.Flusher).Flush()
+		return hang(w, r)
+	})
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	got, err := io.ReadAll(r)
+	within(t, "reading a body that stalls", start, err)
+	if string(got) != text[:1000] {
+		t.Errorf("read %d bytes before the stall, want the 1000 sent", len(got))
+	}
+
+	// Answering again, the same reader goes on from where it is.
+	intercept(nil)
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); err != nil || string(got) != text {
+		t.Errorf("read again: %d bytes, %v", len(got), err)
+	}
 }

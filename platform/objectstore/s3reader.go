@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -13,13 +14,19 @@ import (
 )
 
 // s3Reader reads an object with ranged GETs: Seek only moves the offset (and drops the
-// current response body); the next Read starts a GET from there to the end.
+// current response body); the next Read starts a GET from there to the end. A GET whose
+// response does not come within answerWithin, or a Read of its body that gets nothing for
+// stallAfter, is cancelled by its watchdog and fails with ErrNoAnswer.
 type s3Reader struct {
-	ctx    context.Context
-	client *s3.Client
-	info   Object
-	off    int64         // position of the next Read
-	body   io.ReadCloser // open response positioned at off, or nil
+	ctx  context.Context
+	s    *S3
+	info Object
+	off  int64         // position of the next Read
+	body io.ReadCloser // open response positioned at off, or nil
+
+	bodyCtx  context.Context         // the GET's, cancelled with ErrNoAnswer by watchdog
+	cancel   context.CancelCauseFunc // of bodyCtx
+	watchdog *time.Timer
 }
 
 func (r *s3Reader) Info() Object { return r.info }
@@ -39,7 +46,11 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	r.watchdog.Reset(r.s.stallAfter)
 	n, err := r.body.Read(p)
+	if !r.watchdog.Stop() && context.Cause(r.bodyCtx) == ErrNoAnswer {
+		err = r.noAnswer(r.s.stallAfter)
+	}
 	r.off += int64(n)
 	if errors.Is(err, io.EOF) && r.off < r.info.Size {
 		err = fmt.Errorf("objectstore: read %q: body ended at %d of %d bytes: %w", r.info.Key, r.off, r.info.Size, io.ErrUnexpectedEOF)
@@ -61,11 +72,24 @@ func (r *s3Reader) get() error {
 	if r.info.ETag != "" {
 		in.IfMatch = aws.String(r.info.ETag)
 	}
-	out, err := r.client.GetObject(r.ctx, in)
+	ctx, cancel := context.WithCancelCause(r.ctx)
+	watchdog := time.AfterFunc(r.s.answerWithin, func() { cancel(ErrNoAnswer) })
+	out, err := r.s.client.GetObject(ctx, in)
+	if !watchdog.Stop() && context.Cause(ctx) == ErrNoAnswer {
+		if err == nil {
+			_ = out.Body.Close()
+		}
+		err = r.noAnswer(r.s.answerWithin)
+	}
+	if err != nil {
+		cancel(nil)
+	}
 	var ae smithy.APIError
 	switch {
+	case errors.Is(err, ErrNoAnswer):
+		return err
 	case err == nil:
-		r.body = out.Body
+		r.body, r.bodyCtx, r.cancel, r.watchdog = out.Body, ctx, cancel, watchdog
 		return nil
 	case isNotFound(err):
 		return fmt.Errorf("objectstore: read %q: deleted since open: %w", r.info.Key, ErrNotFound)
@@ -88,9 +112,16 @@ func (r *s3Reader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
+// noAnswer is the error of a GET or a Read its watchdog cut after d.
+func (r *s3Reader) noAnswer(d time.Duration) error {
+	return fmt.Errorf("objectstore: read %q at %d: %w within %v", r.info.Key, r.off, ErrNoAnswer, d)
+}
+
 func (r *s3Reader) closeBody() {
 	if r.body != nil {
+		r.watchdog.Stop()
 		_ = r.body.Close()
+		r.cancel(nil)
 		r.body = nil
 	}
 }
