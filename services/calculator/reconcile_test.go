@@ -418,3 +418,61 @@ func TestAnnounceWithOnlyRecomputedRowsStillRepublishes(t *testing.T) {
 		t.Errorf("republished %d, want 1 (9, lost)", res.republished)
 	}
 }
+
+// The id of a factorial.computed names one completion: announcing the same completion again
+// (the reconciler after a lost mark) is dropped by JetStream as a duplicate, while a
+// recomputation of n with the same digits inside the duplicate window is a new event.
+func TestComputedIDDedupesACompletionNotARecomputation(t *testing.T) {
+	rr := newReconcileRig(t)
+	ctx := t.Context()
+	publish := func(rec database.Record) {
+		t.Helper()
+		m, err := computedMsg(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rr.pub.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() uint64 {
+		t.Helper()
+		st, err := rr.js.Stream(ctx, events.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.SubjectComputed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects[events.SubjectComputed]
+	}
+
+	rr.finish(t, 5, "120")
+	first, err := rr.records.Get(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(first)
+	publish(first) // the reconciler announcing the same completion again
+	if c := count(); c != 1 {
+		t.Fatalf("%d factorial.computed for one completion announced twice, want 1", c)
+	}
+
+	rr.advance(time.Second)
+	if _, reset, err := rr.records.Recompute(ctx, 5, first.Checksum, "computing it again", rr.r.now()); err != nil || !reset {
+		t.Fatalf("recompute: %v, %v", reset, err)
+	}
+	if _, ok, err := rr.records.Claim(ctx, 5, "w", rr.r.now(), rr.r.now()); err != nil || !ok {
+		t.Fatalf("claim again: %v, %v", ok, err)
+	}
+	rr.advance(time.Second)
+	second, err := rr.records.Complete(ctx, 5, "w", database.Result{Checksum: first.Checksum, Size: 3, Digits: 3, Text: "120"}, rr.r.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(second)
+	if c := count(); c != 2 {
+		t.Errorf("%d factorial.computed after 5! was computed again with the same digits, want 2", c)
+	}
+}

@@ -355,8 +355,10 @@ func (w *worker) announceFailed(ctx context.Context, n int64, attempts int, reas
 	}
 }
 
-// computedMsg is the factorial.computed event of a done record. Its id makes JetStream keep
-// one copy of the announcements of one result.
+// computedMsg is the factorial.computed event of a done record. Its id names one completion
+// (n, the checksum and computed_at, which the database keeps to the microsecond): JetStream
+// keeps one copy of the announcements of one completion (the worker's and the reconciler's),
+// while a recomputation of n inside the duplicate window, with the same digits, is announced.
 func computedMsg(rec database.Record) (natsbus.Msg, error) {
 	computedAt := rec.UpdatedAt
 	if rec.ComputedAt != nil {
@@ -372,7 +374,7 @@ func computedMsg(rec database.Record) (natsbus.Msg, error) {
 		return natsbus.Msg{}, err
 	}
 	return natsbus.Msg{Subject: events.SubjectComputed, Data: payload,
-		ID: fmt.Sprintf("computed/%d/%s", rec.Number, rec.Checksum[:min(16, len(rec.Checksum))])}, nil
+		ID: fmt.Sprintf("computed/%d/%s/%d", rec.Number, rec.Checksum[:min(16, len(rec.Checksum))], computedAt.UnixMicro())}, nil
 }
 
 // announce publishes rec's factorial.computed; if JetStream does not take it, the reconciler
