@@ -101,7 +101,12 @@ func (s *Service) postFactorial(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, toFactorialJSON(res))
+		if res.Record.Status == database.StatusDone {
+			return c.JSON(http.StatusOK, toFactorialJSON(res))
+		}
+		// Its digits did not match the record: it went back to be computed, and is answered
+		// as any request waiting for its result.
+		rec = res.Record
 	}
 	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/factorial/%d", n))
 	return c.JSON(http.StatusAccepted, toFactorialJSON(result{Record: rec}))

@@ -173,6 +173,20 @@ func TestCorruptResultsAreNotServed(t *testing.T) {
 	})
 }
 
+// A POST of a number done whose digits turn out corrupt sends it back to be computed, and is
+// answered as a request waiting for its result: 202 with its Location, not 200 pending.
+func TestPostOfCorruptResultAnswersPending(t *testing.T) {
+	f := newFixture(t)
+	text := f.done(300)
+	f.corrupt(300, text)
+	r := f.do(http.MethodPost, "/api/v1/factorial", `{"number": 300}`, "Content-Type", "application/json")
+	if r.status != http.StatusAccepted || r.header.Get("Location") != "/api/v1/factorial/300" ||
+		!strings.Contains(r.body, `"status":"pending"`) || strings.Contains(r.body, text[:50]) {
+		t.Fatalf("got %d Location %q %.120s, want 202 pending with its Location", r.status, r.header.Get("Location"), r.body)
+	}
+	f.sentBack(300, 1)
+}
+
 // Digits kept in the database row (a small result, result_text) are held to their checksum
 // as an object's are: a row whose text no longer matches is never served, as JSON or text,
 // even once its metadata has been read (which keeps the row in the process's cache); it is
