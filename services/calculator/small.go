@@ -3,6 +3,7 @@ package calculator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -86,26 +87,32 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	w.skipMany(ctx, others)
 
+	beat := w.beatSmall(ctx, mine)
+	defer beat.stop() // after recorder.close: until every delivery is acked or given back
+
 	_, computeSpan := w.tracer.Start(ctx, "compute")
-	recorder := w.newSmallRecorder(ctx)
+	recorder := w.newSmallRecorder(ctx, beat)
 	computed := 0
 	for i, req := range mine {
 		log := telemetry.Bind(req.ctx, w.log.With("number", req.n, "lane", req.lane, "delivery", req.copies))
 		if ctx.Err() != nil {
 			for _, r := range mine[i:] {
 				w.giveBack(ctx, r, ctx.Err(), log)
+				beat.settle(r.n)
 			}
 			break
 		}
 		rec := claimedRecord(claimed, req.n)
 		if rec.Attempts > w.maxAttempts {
 			w.fail(req.ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
+			beat.settle(req.n)
 			continue
 		}
 		start := time.Now()
 		res, err := w.computeSmall(ctx, req.n)
 		if err != nil {
 			w.giveBack(ctx, req, err, log)
+			beat.settle(req.n)
 			continue
 		}
 		w.metrics.seconds.WithLabelValues(string(req.lane)).Observe(time.Since(start).Seconds())
@@ -141,8 +148,9 @@ type smallRecorder struct {
 // batch is being computed.
 const smallChunk = 20 * time.Millisecond
 
-// newSmallRecorder starts a recorder for one batch; close waits for it.
-func (w *worker) newSmallRecorder(ctx context.Context) *smallRecorder {
+// newSmallRecorder starts a recorder for one batch; close waits for it. What it has recorded
+// and acked, beat no longer keeps alive.
+func (w *worker) newSmallRecorder(ctx context.Context, beat *smallBeat) *smallRecorder {
 	r := &smallRecorder{kick: make(chan struct{}, 1), over: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
@@ -174,6 +182,9 @@ func (w *worker) newSmallRecorder(ctx context.Context) *smallRecorder {
 				last = time.Now()
 				// Recorded even when shutting down: the work is done, and the claims are ours.
 				w.finishSmall(ctx, chunk)
+				for _, c := range chunk {
+					beat.settle(c.req.n)
+				}
 			}
 		}
 	}()
@@ -203,6 +214,71 @@ func (r *smallRecorder) close() {
 	close(r.over)
 	r.signal()
 	<-r.done
+}
+
+// smallBeat keeps a small-lane batch alive while it runs, as heartbeat does a large
+// computation: every w.beat it tells JetStream that each delivery not yet acked or given
+// back is in progress, and records a heartbeat on its claim. A batch is claimed once and
+// then computed number after number; without this, one that outlasts the ack wait (results
+// stored as objects on a slow store) had its tail delivered again and, the claims' heartbeats
+// being as old as the claim, taken over and computed twice. Most batches end before the
+// first beat, and cost nothing.
+type smallBeat struct {
+	mu   sync.Mutex
+	live map[int64]request // by number: deliveries of this batch still outstanding
+	stop func()
+}
+
+// beatSmall starts keeping reqs alive; stop ends it.
+func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
+	b := &smallBeat{live: make(map[int64]request, len(reqs))}
+	for _, r := range reqs {
+		b.live[r.n] = r
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	b.stop = func() { cancel(); <-finished }
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(w.beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			b.mu.Lock()
+			live := make([]request, 0, len(b.live))
+			for _, r := range b.live {
+				live = append(live, r)
+			}
+			b.mu.Unlock()
+			for _, r := range live {
+				_ = r.msg.InProgress()
+			}
+			for _, r := range live {
+				err := w.records.Heartbeat(ctx, r.n, w.id, 0, w.now())
+				switch {
+				case errors.Is(err, database.ErrNotClaimed):
+					b.settle(r.n) // recorded meanwhile, or no longer ours: CompleteBatch tells which
+				case err != nil && ctx.Err() == nil:
+					w.log.Warn("record the heartbeat of a small batch", "number", r.n, "err", err)
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		}
+	}()
+	return b
+}
+
+// settle notes that n's delivery was acked or given back: it is no longer kept alive.
+func (b *smallBeat) settle(n int64) {
+	b.mu.Lock()
+	delete(b.live, n)
+	b.mu.Unlock()
 }
 
 type smallResult struct {

@@ -3,16 +3,21 @@ package calculator_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"math/big"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/factorial-service/factorial/events"
+	"github.com/factorial-service/factorial/migrations/dbtest"
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/natsbus"
+	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/services/calculator"
 )
 
@@ -125,4 +130,79 @@ type slowCompletes struct {
 func (s slowCompletes) CompleteBatch(ctx context.Context, worker string, cs []database.Completion, now time.Time) ([]database.Record, error) {
 	time.Sleep(s.delay)
 	return s.countingRecords.CompleteBatch(ctx, worker, cs, now)
+}
+
+// slowStore is a memory store whose Put takes a while, as S3 can.
+type slowStore struct {
+	*objectstore.Memory
+	d time.Duration
+}
+
+func (s *slowStore) Put(ctx context.Context, key string, r io.Reader) (objectstore.Object, error) {
+	time.Sleep(s.d)
+	return s.Memory.Put(ctx, key, r)
+}
+
+// A small-lane batch that takes longer than the ack wait (its results stored as objects on a
+// slow store) keeps its deliveries and claims alive while it runs: a second calculator takes
+// none of it over, and every number is computed once.
+func TestSmallBatchLongerThanAckWaitIsNotTakenOver(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	records := database.NewFactorials(dbtest.SQLite(t))
+	store := &slowStore{Memory: objectstore.NewMemory(), d: 200 * time.Millisecond}
+	cfg := testConfig()
+	cfg.SmallConcurrency = 1
+	cfg.ResultRowMaxBytes = 0 // every result an object, as for n in (17,800, 20,000] by default
+	cfg.AckWait, cfg.Lease, cfg.ProgressEvery = time.Second, 600*time.Millisecond, 100*time.Millisecond
+	const count = 8 // one batch: 8 x 200 ms = 1.6 s, past the ack wait and the lease
+	cfg.BatchSize = count
+	dial := natsbus.NewDialer(ns.ClientURL(), log)
+	for _, id := range []string{"a", "b"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		svc, err := calculator.New(ctx, cfg, calculator.Deps{Log: log, Dial: dial, Records: records, Store: store,
+			Engine: calculator.EngineFunc(mathBig), Registry: prometheus.NewRegistry(), WorkerID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		<-svc.Running()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	nc, err := dial("test-publisher")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	pub, err := natsbus.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]natsbus.Msg, count)
+	for i := range count {
+		n := int64(100 + i)
+		if _, _, err := records.Request(context.Background(), n, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := events.Encode(events.Requested{Number: n, RequestedAt: time.Now().UTC()})
+		msgs[i] = natsbus.Msg{Subject: events.RequestedSubject(n), Data: payload}
+	}
+	if _, failed := pub.PublishAll(context.Background(), msgs); failed > 0 { // together: one batch
+		t.Fatalf("%d requests not published", failed)
+	}
+	for i := range count {
+		rec := waitStatus(t, records, int64(100+i), database.StatusDone)
+		if rec.Attempts != 1 {
+			t.Errorf("%d computed in %d attempts, want 1: the batch was taken over", rec.Number, rec.Attempts)
+		}
+	}
 }
