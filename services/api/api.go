@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -107,7 +106,6 @@ type Service struct {
 	handler http.Handler // echo, wrapped by telemetry.Handler
 	tracer  trace.Tracer
 	metrics *apiMetrics
-	lastSeq atomic.Uint64 // stream sequence of the last event followed (SSE's first id)
 	conns   *natsbus.Conns
 	streams *streamsEnd // ends SSE streams at shutdown
 	limits  *limits
@@ -272,8 +270,7 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 		s.results.forgetBehind(ctx, p.Number)
 	}
 	if ch.Kind != "" {
-		s.lastSeq.Store(ch.Seq)
-		s.broker.publish(ch)
+		s.broker.publish(ch) // and its sequence is the id a new SSE stream opens with
 	}
 }
 

@@ -40,23 +40,33 @@ func (c change) forStreams() change {
 // holding the others up. A waiter gets only its number's few changes, so under any load it
 // misses none: were it sent every change, as SSE streams are, thousands a second would fill
 // its buffer and drop the one it waits for, holding it to the end of its wait.
+//
+// The broker also keeps the sequence of the last change published, which a new SSE stream
+// opens with as its id: it is read under the same lock as the subscription is made, so every
+// change after it reaches the subscriber and none up to it does. Read apart (before or after
+// subscribing), a change published in between is either announced by the id and then skipped
+// as already seen, or sent under an id the client was told it stood past.
 type broker struct {
 	mu       sync.Mutex
 	subs     map[chan change]struct{}
 	watchers map[int64]map[chan change]struct{}
+	last     uint64 // the stream sequence of the last change published
 }
 
 func newBroker() *broker {
 	return &broker{subs: map[chan change]struct{}{}, watchers: map[int64]map[chan change]struct{}{}}
 }
 
-// subscribe returns every change from now on, until the returned function is called.
-func (b *broker) subscribe() (<-chan change, func()) {
+// subscribe returns every change from now on, until the returned function is called, and
+// the sequence of the last change published before (0 when none was): the changes it returns
+// are exactly those after it.
+func (b *broker) subscribe() (<-chan change, uint64, func()) {
 	ch := make(chan change, 64)
 	b.mu.Lock()
 	b.subs[ch] = struct{}{}
+	last := b.last
 	b.mu.Unlock()
-	return ch, func() {
+	return ch, last, func() {
 		b.mu.Lock()
 		delete(b.subs, ch)
 		b.mu.Unlock()
@@ -87,6 +97,7 @@ func (b *broker) watch(n int64) (<-chan change, func()) {
 func (b *broker) publish(c change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.last = max(b.last, c.Seq)
 	if len(b.subs) > 0 {
 		c = c.forStreams()
 	}

@@ -14,7 +14,7 @@ func TestBrokerWatchersSeeTheirOwnNumber(t *testing.T) {
 	b := newBroker()
 	seven, stop := b.watch(7)
 	defer stop()
-	all, stopAll := b.subscribe()
+	all, _, stopAll := b.subscribe()
 	defer stopAll()
 	for n := range int64(5000) {
 		if n != 7 {
@@ -60,10 +60,51 @@ func TestStreamsGetComputedWithoutDigits(t *testing.T) {
 	if got := <-waiter; got.Kind != kindComputed || !strings.Contains(string(got.Data), `"text"`) {
 		t.Fatalf("without streams the waiter got %+v; want the change as it came", got)
 	}
-	stream, stopStream := b.subscribe()
+	stream, _, stopStream := b.subscribe()
 	defer stopStream()
 	b.publish(ch)
 	if got := <-stream; strings.Contains(string(got.Data), `"text"`) {
 		t.Fatalf("a stream got the digits: %s", got.Data)
+	}
+}
+
+// A subscription comes with the sequence of the last change published before it (a new SSE
+// stream's first id), and carries exactly the changes after it: none is both announced by
+// that id and delivered, or neither. Subscriptions race the publisher here, as SSE streams
+// opening race the event follower.
+func TestSubscriptionStartsRightAfterTheLastSequence(t *testing.T) {
+	b := newBroker()
+	b.publish(change{Kind: kindRequested, Number: 1, Seq: 1})
+	b.publish(change{Kind: kindRequested, Number: 2, Seq: 2})
+	changes, last, stop := b.subscribe()
+	if last != 2 || len(changes) != 0 {
+		t.Fatalf("subscribed after 2 changes: last %d, %d changes buffered", last, len(changes))
+	}
+	b.publish(change{Kind: kindRequested, Number: 3, Seq: 3})
+	if got := <-changes; got.Seq != 3 {
+		t.Fatalf("first change after the subscription: %d, want 3", got.Seq)
+	}
+	stop()
+
+	const events = 20_000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for seq := uint64(4); seq < events; seq++ {
+			b.publish(change{Kind: kindProgress, Number: int64(seq), Seq: seq})
+		}
+	}()
+	for subs := 0; ; subs++ {
+		changes, last, stop := b.subscribe()
+		select {
+		case got := <-changes:
+			if got.Seq != last+1 {
+				t.Fatalf("subscription %d opened at %d, first change %d: want %d", subs, last, got.Seq, last+1)
+			}
+		case <-done:
+			stop()
+			return
+		}
+		stop()
 	}
 }

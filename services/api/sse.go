@@ -61,8 +61,9 @@ func (s *Service) streamEvents(c echo.Context) error {
 	}
 	defer release()
 	// Subscribed before the replay is read, so nothing falls between the two; what both
-	// carry is sent once (by sequence).
-	changes, cancel := s.broker.subscribe()
+	// carry is sent once (by sequence). last is the sequence of the last change published
+	// before the subscription (taken with it), so the live changes are exactly those after it.
+	changes, last, cancel := s.broker.subscribe()
 	defer cancel()
 	writeDeadline(c, serve.WriteTimeout)
 	resp.WriteHeader(http.StatusOK)
@@ -73,11 +74,11 @@ func (s *Service) streamEvents(c echo.Context) error {
 	if resume {
 		sent = after
 		s.replay(ctx, &buf, &sent)
-	} else if seq := s.lastSeq.Load(); seq > 0 {
+	} else if last > 0 {
 		// An id without an event: a browser that reconnects before any event says where it
 		// stood all the same.
-		buf.WriteString("id: " + strconv.FormatUint(seq, 10) + "\n\n")
-		sent = seq
+		buf.WriteString("id: " + strconv.FormatUint(last, 10) + "\n\n")
+		sent = last
 	}
 	if _, err := resp.Write(buf.Bytes()); err != nil {
 		return nil
