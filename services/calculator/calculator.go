@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 
@@ -112,13 +113,21 @@ type Deps struct {
 	WorkerID string // unique per process; defaults to hostname-pid
 }
 
+// fetcher fetches the requests of one lane (natsbus.Worker).
+type fetcher interface {
+	Fetch(ctx context.Context, max int) ([]jetstream.Msg, error)
+	Ready(ctx context.Context) error
+}
+
+var _ fetcher = (*natsbus.Worker)(nil)
+
 // Service is a running calculator.
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	conns   *natsbus.Conns
 	sup     *natsbus.Supervisor
-	fetch   map[events.Lane]*natsbus.Worker
+	fetch   map[events.Lane]fetcher
 	worker  *worker
 	recon   *reconciler
 	ann     *announcer
@@ -138,7 +147,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Service, error) {
 		d.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	log := d.Log.With("worker", d.WorkerID)
-	s := &Service{cfg: cfg, log: log, conns: natsbus.NewConns(d.Dial), fetch: map[events.Lane]*natsbus.Worker{},
+	s := &Service{cfg: cfg, log: log, conns: natsbus.NewConns(d.Dial), fetch: map[events.Lane]fetcher{},
 		running: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -316,6 +325,12 @@ func (s *Service) consume(ctx context.Context, lane events.Lane) {
 	for ctx.Err() == nil {
 		msgs, err := s.fetch[lane].Fetch(ctx, batch)
 		if err != nil {
+			// What came with the error (a fetch cut short by shutdown returns what it had) is
+			// given back, to come back at once rather than after the ack wait; the delay keeps
+			// it from this replica's own pull requests, which are being drained (as giveBack).
+			for _, m := range msgs {
+				_ = m.NakWithDelay(time.Second)
+			}
 			if ctx.Err() == nil {
 				s.log.Debug("fetch", "lane", lane, "err", err)
 				sleep(ctx, 500*time.Millisecond)
