@@ -17,9 +17,15 @@ import (
 // The writes of one number go through one lane, in order (a factorial.failed after a
 // factorial.computed deletes what it wrote); a full lane writes in the follower's goroutine,
 // which slows the follower down rather than let the queue grow.
+//
+// A write is handed to a lane only under mu, with running checked there: run clears running
+// under mu before it drains the lanes, so every write queued is queued before the drain (and
+// done by it) and every write after it is done at once, in the caller's goroutine. Checked
+// apart, a write seen running could be sent into a lane after the drain and never done.
 type cacheWriter struct {
 	lanes   []chan func(context.Context)
-	running atomic.Bool
+	mu      sync.Mutex
+	running atomic.Bool // changed under mu; read alone only by tests
 }
 
 func newCacheWriter(lanes, depth int) *cacheWriter {
@@ -33,13 +39,16 @@ func newCacheWriter(lanes, depth int) *cacheWriter {
 // do runs write for n behind the caller, or now when the writer does not run or the lane is
 // full.
 func (w *cacheWriter) do(ctx context.Context, n int64, write func(context.Context)) {
+	w.mu.Lock()
 	if w.running.Load() {
 		select {
 		case w.lanes[uint64(n)%uint64(len(w.lanes))] <- write:
+			w.mu.Unlock()
 			return
 		default:
 		}
 	}
+	w.mu.Unlock()
 	write(ctx)
 }
 
@@ -48,7 +57,9 @@ const writeBehindDrain = 2 * time.Second
 
 // run writes until ctx ends, then what is queued, within writeBehindDrain.
 func (w *cacheWriter) run(ctx context.Context) {
+	w.mu.Lock()
 	w.running.Store(true)
+	w.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, lane := range w.lanes {
 		wg.Go(func() {
@@ -63,7 +74,9 @@ func (w *cacheWriter) run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	w.mu.Lock() // no write is being handed over; from now on they are done at once
 	w.running.Store(false)
+	w.mu.Unlock()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeBehindDrain)
 	defer cancel()
 	for _, lane := range w.lanes {

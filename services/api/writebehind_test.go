@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,6 +51,45 @@ func TestCacheWriterKeepsOrderPerNumber(t *testing.T) {
 		}
 		if !slices.Equal(got[n], want) {
 			t.Fatalf("writes of %d ran as %v…, want all 300 in order", n, got[n][:min(10, len(got[n]))])
+		}
+	}
+}
+
+// A write handed over while the writer shuts down is done: queued before the drain, or at
+// once after it, never left in a lane nobody reads any more.
+func TestCacheWriterLosesNoWriteAtShutdown(t *testing.T) {
+	for round := range 50 {
+		w := newCacheWriter(2, 1024)
+		ctx, cancel := context.WithCancel(t.Context())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); w.run(ctx) }()
+		for !w.running.Load() {
+			runtime.Gosched()
+		}
+		var ran, handed atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for n := range int64(2) {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					handed.Add(1)
+					w.do(context.Background(), n, func(context.Context) { ran.Add(1) })
+				}
+			})
+		}
+		runtime.Gosched()
+		cancel()
+		<-stopped
+		time.Sleep(time.Millisecond) // writes handed over after the drain
+		close(stop)
+		wg.Wait()
+		if ran.Load() != handed.Load() {
+			t.Fatalf("round %d: %d writes handed over, %d done", round, handed.Load(), ran.Load())
 		}
 	}
 }
