@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -16,13 +17,33 @@ import (
 type silentStore struct {
 	*objectstore.Memory
 	silent atomic.Bool
+	failAt atomic.Int64 // when not 0, reads fail past this many bytes of an object
 }
 
 func (s *silentStore) Open(ctx context.Context, key string) (objectstore.Reader, error) {
 	if s.silent.Load() {
 		return nil, fmt.Errorf("objectstore: open %q: %w within 2s", key, objectstore.ErrNoAnswer)
 	}
-	return s.Memory.Open(ctx, key)
+	r, err := s.Memory.Open(ctx, key)
+	if at := s.failAt.Load(); err == nil && at > 0 {
+		return &failingReader{Reader: r, left: at}, nil
+	}
+	return r, err
+}
+
+// failingReader stops answering after left bytes, as an S3 body that stalls does.
+type failingReader struct {
+	objectstore.Reader
+	left int64
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, fmt.Errorf("objectstore: read: %w within 10s", objectstore.ErrNoAnswer)
+	}
+	n, err := r.Reader.Read(p[:min(int64(len(p)), r.left)])
+	r.left -= int64(n)
+	return n, err
 }
 
 // Storage that does not answer is a dependency down: 503 with Retry-After for every read of
@@ -53,5 +74,33 @@ func TestStorageNotAnsweringIs503(t *testing.T) {
 	store.silent.Store(false)
 	if r := f.do(http.MethodGet, "/api/v1/factorial/300?format=text", ""); r.status != http.StatusOK || r.body != digits(300) {
 		t.Errorf("once storage answers again: %d, %d bytes", r.status, len(r.body))
+	}
+}
+
+// Storage that fails in the middle of a download cuts it: the client must not be able to take
+// what it got for the whole text. With gzip the body is chunked, and an error returned by the
+// handler would end it with its last chunk, as if whole.
+func TestStorageFailingMidDownloadCutsIt(t *testing.T) {
+	mem := objectstore.NewMemory()
+	store := &silentStore{Memory: mem}
+	f := newFixture(t, func(c *Config, d *Deps) { d.Store = store; c.LocalCacheBytes = 0 })
+	f.store = mem
+	text := f.done(20000) // 77,338 digits: more than a download holds back, so it streams
+	store.failAt.Store(int64(len(text)) - 5000)
+	for _, encoding := range []string{"gzip", "identity"} {
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/factorial/20000?format=text", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Encoding", encoding)
+		resp, err := f.client.Do(req)
+		if err != nil {
+			continue // cut before the headers were sent (the gzip writer had not flushed them)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err == nil {
+			t.Errorf("%s: %d, %d bytes read without an error: the download was not cut", encoding, resp.StatusCode, len(body))
+		}
 	}
 }

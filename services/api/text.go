@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/factorial-service/factorial/platform/database"
+	"github.com/factorial-service/factorial/platform/objectstore"
 	"github.com/factorial-service/factorial/platform/serve"
 )
 
@@ -117,8 +118,9 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		if req.Method == http.MethodHead {
 			return nil
 		}
-		var src io.Reader = obj
-		v := newVerifyingReader(obj, rec)
+		stored := &storedReader{Reader: obj}
+		var src io.Reader = stored
+		v := newVerifyingReader(stored, rec)
 		if !verified {
 			src = v
 		}
@@ -128,7 +130,13 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 				_, _ = s.results.recompute(withRequestID(c), rec, ce)
 				panic(http.ErrAbortHandler) // no gzip trailer, no last chunk: the client sees it cut
 			}
-			return err // the client went away, or storage failed mid-way
+			if stored.err != nil {
+				// Storage failed mid-way: cut, as above. Returned, the error would end the
+				// chunked body as if it were whole.
+				s.log.WarnContext(withRequestID(c), "storage failed in the middle of a download", "number", rec.Number, "err", stored.err)
+				panic(http.ErrAbortHandler)
+			}
+			return err // the client went away
 		}
 		if !verified {
 			s.results.verified.add(rec, info)
@@ -159,6 +167,21 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 		s.results.verified.add(rec, info)
 	}
 	return nil
+}
+
+// storedReader remembers the error of a read of the stored digits, to tell storage failing
+// from the client going away when a copy stops.
+type storedReader struct {
+	objectstore.Reader
+	err error
+}
+
+func (r *storedReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.err = err
+	}
+	return n, err
 }
 
 // notServed answers a request for digits that must not be served: the record goes back to
