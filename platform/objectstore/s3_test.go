@@ -443,3 +443,33 @@ func TestS3ReadsFailWhenTheStoreStopsAnswering(t *testing.T) {
 		t.Errorf("read again: %d bytes, %v", len(got), err)
 	}
 }
+
+// An upload to an S3 that stops answering fails once its connection has been silent for
+// S3Config.Silence (the SDK's rolling read timeout), rather than hang: the calculator's
+// heartbeats would otherwise keep its claim alive for as long as the connection lives.
+func TestS3UploadFailsWhenTheStoreStopsAnswering(t *testing.T) {
+	isolateAWSEnv(t)
+	f := newFakeS3(t)
+	cfg := f.config()
+	cfg.Silence = 200 * time.Millisecond
+	s := newS3(t, cfg)
+	f.mu.Lock()
+	f.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut {
+			return false
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done() // the request read, never answered
+		return true
+	}
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Put(ctx, "silent.txt", strings.NewReader("0123456789"))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Put to a silent store: %v after %v (the test's own deadline: %v), want it to fail on its own",
+			err, time.Since(start).Round(time.Millisecond), ctx.Err())
+	}
+	t.Logf("Put failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}

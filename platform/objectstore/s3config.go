@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -20,6 +22,7 @@ import (
 const (
 	DefaultS3PartSize    int64 = 8 << 20 // bytes buffered per uploaded part
 	DefaultS3Concurrency       = 2       // parts uploaded at once
+	DefaultS3Silence           = 2 * time.Minute
 	defaultS3Region            = "us-east-1"
 )
 
@@ -42,6 +45,12 @@ type S3Config struct {
 	PartSize int64
 	// Concurrency is the number of parts uploaded at once. Zero means DefaultS3Concurrency.
 	Concurrency int
+	// Silence is how long any S3 connection may stay silent while a call waits on it (the
+	// SDK's rolling read timeout) before the call fails: an upload to an S3 that stopped
+	// answering fails then, rather than hang, its claim kept alive by heartbeats, for as long
+	// as the TCP connection lives. Zero means DefaultS3Silence. Reads have tighter bounds of
+	// their own (see S3).
+	Silence time.Duration
 }
 
 func (c S3Config) validate() error {
@@ -59,6 +68,9 @@ func (c S3Config) validate() error {
 	}
 	if c.PartSize != 0 && c.PartSize < 5<<20 {
 		return fmt.Errorf("objectstore: s3 part size %d is below the S3 minimum of 5 MiB", c.PartSize)
+	}
+	if c.Silence < 0 {
+		return fmt.Errorf("objectstore: s3 silence %v is negative", c.Silence)
 	}
 	if c.Concurrency < 0 {
 		return fmt.Errorf("objectstore: s3 concurrency %d is negative", c.Concurrency)
@@ -78,6 +90,11 @@ func newS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	if cfg.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}
+	silence := cfg.Silence
+	if silence == 0 {
+		silence = DefaultS3Silence // above the SDK's 90 s idle pool: a pooled connection is closed before its silence counts
+	}
+	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(silence)))
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("objectstore: load AWS configuration: %w", err)
