@@ -1,6 +1,7 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -82,6 +83,7 @@ const requestSet = `ON CONFLICT (number) DO UPDATE SET
 // requestBatchPG inserts the requests on PostgreSQL: one prepared statement whatever the
 // batch, its values passed as arrays (see completeChunkPG).
 func (f *Factorials) requestBatchPG(ctx context.Context, reqs []NewRequest, now time.Time) ([]Record, error) {
+	reqs = slices.SortedFunc(slices.Values(reqs), func(a, b NewRequest) int { return cmp.Compare(a.Number, b.Number) }) // see lockOrder
 	ns := make([]int64, len(reqs))
 	costs := make([]int64, len(reqs))
 	clients := make([]string, len(reqs))
@@ -219,6 +221,7 @@ func (f *Factorials) GetMany(ctx context.Context, ns []int64) ([]Record, error) 
 // rows it claimed; the others are done, failed, or computing by a live worker.
 func (f *Factorials) ClaimBatch(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]Record, error) {
 	ns = distinct(ns, func(n int64) int64 { return n })
+	slices.Sort(ns) // see lockOrder
 	if len(ns) == 0 {
 		return nil, nil
 	}
@@ -299,6 +302,7 @@ type Completion struct {
 // completed; a number worker no longer holds is left out.
 func (f *Factorials) CompleteBatch(ctx context.Context, worker string, cs []Completion, now time.Time) ([]Record, error) {
 	cs = distinct(cs, func(c Completion) int64 { return c.Number })
+	slices.SortFunc(cs, func(a, b Completion) int { return cmp.Compare(a.Number, b.Number) }) // see lockOrder
 	now = dbTime(now)
 	var done []Record
 	for len(cs) > 0 {
@@ -562,6 +566,14 @@ func (f *Factorials) Unannounced(ctx context.Context, before time.Time, limit in
 	}
 	return recs, nil
 }
+
+// lockOrder: the statements that write many rows (RequestBatch, ClaimBatch, CompleteBatch)
+// take them in ascending order of number. PostgreSQL locks the rows of an INSERT … ON
+// CONFLICT, even those its WHERE leaves as they are, and of an UPDATE … FROM (VALUES …), in
+// the order of their input: two batches over the same numbers in opposite orders (two API
+// replicas, or a calculator completing what clients ask for again) deadlocked, and one of
+// them failed with 40P01. A deadlock left possible all the same (a plan that scans the table
+// in its own order) is transient, as Unavailable says.
 
 // distinct keeps the first of the elements with the same key, in order.
 func distinct[T any](xs []T, key func(T) int64) []T {

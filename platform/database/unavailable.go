@@ -14,7 +14,8 @@ import (
 )
 
 // Unavailable reports whether err means the database cannot be reached or did not answer in
-// time (down, cut off, black-holed, restarting, out of connections or locked), as opposed to
+// time (down, cut off, black-holed, restarting, out of connections, locked, or a statement
+// chosen as a deadlock's victim), as opposed to
 // a fault in the query or the data: the first is worth a 503 and a retry, the second is a bug.
 // A context cancelled by the caller is neither: it is not reported as unavailable.
 func Unavailable(err error) bool {
@@ -36,6 +37,10 @@ func Unavailable(err error) bool {
 		case len(code) >= 2 && (code[:2] == "08" || code[:2] == "53" || code[:2] == "57"):
 			// connection exception, insufficient resources, operator intervention (shutdown,
 			// cancelled statement, cannot connect now)
+			return true
+		case code == "40P01" || code == "40001":
+			// deadlock detected, serialization failure: the statement lost a race and may be
+			// run again (see lockOrder)
 			return true
 		}
 	case errors.As(err, &se):
