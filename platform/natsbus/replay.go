@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -13,16 +12,18 @@ import (
 // or a sequence the stream never reached (it was recreated).
 var ErrReplayGap = errors.New("the events missed cannot all be replayed")
 
-// replayInactive is how long the ephemeral consumer of a replay outlives its last fetch
-// before the server removes it.
-const replayInactive = 10 * time.Second
-
 // Replay hands handle, in order, the events of the stream stored after sequence after and up
 // to the last one stored when Replay was called: what a client that saw the event of
 // sequence after has missed. It returns ErrReplayGap, and replays nothing, when that is more
-// than max events or cannot all be had. It reads through an ephemeral ordered consumer of
-// its own, which the server removes shortly after.
-func (f *Follower) Replay(ctx context.Context, after uint64, max int, handle func(jetstream.Msg)) error {
+// than max events or cannot all be had.
+//
+// It reads them one at a time, each a request to the stream that ctx bounds (the next
+// message at or after a sequence): a replay holds one event in flight, however many run
+// at once (a result's event may carry 64 KiB of digits), and it ends with ctx whatever NATS
+// does. An ordered consumer did neither: many replays of 256-event batches over the
+// follower's connection made the server cut it as a slow consumer, and its Fetch recreated
+// its consumer without end, ignoring ctx, while NATS was away.
+func (f *Follower) Replay(ctx context.Context, after uint64, max int, handle func(subject string, seq uint64, data []byte)) error {
 	st, err := f.js.Stream(ctx, f.topo.stream)
 	if err != nil {
 		return err
@@ -35,35 +36,18 @@ func (f *Follower) Replay(ctx context.Context, after uint64, max int, handle fun
 	case after > last, after+1 < state.FirstSeq, last-after > uint64(max):
 		return ErrReplayGap
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{f.topo.subjects},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
-		InactiveThreshold: replayInactive,
-	})
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := cons.Fetch(min(256, int(last-after)), jetstream.FetchMaxWait(time.Second))
-		if err != nil {
+	for seq := after + 1; seq <= last; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(f.topo.subjects))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil // none stored from seq on
+		case err != nil:
 			return err
+		case m.Sequence > last:
+			return nil
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			after = md.Sequence.Stream
-			handle(m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if after >= last || got == 0 || ctx.Err() != nil {
-			return ctx.Err()
-		}
+		handle(m.Subject, m.Sequence, m.Data)
+		seq = m.Sequence + 1
 	}
+	return nil
 }

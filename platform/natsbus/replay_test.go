@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,9 +28,8 @@ func TestReplay(t *testing.T) {
 	}
 	replay := func(after uint64, max int) ([]uint64, error) {
 		var seqs []uint64
-		err := f.Replay(t.Context(), after, max, func(m jetstream.Msg) {
-			md, _ := m.Metadata()
-			seqs = append(seqs, md.Sequence.Stream)
+		err := f.Replay(t.Context(), after, max, func(_ string, seq uint64, _ []byte) {
+			seqs = append(seqs, seq)
 		})
 		return seqs, err
 	}
@@ -46,5 +46,42 @@ func TestReplay(t *testing.T) {
 		if got, err := replay(tc.after, tc.max); !errors.Is(err, ErrReplayGap) || len(got) != 0 {
 			t.Errorf("after %d, at most %d: %v, %v; want ErrReplayGap and nothing", tc.after, tc.max, got, err)
 		}
+	}
+}
+
+// Replay ends with its context when NATS goes away in the middle of it (a restart, a cut):
+// an SSE request that resumes is bounded (the API gives a replay 5 s). Through an ordered
+// consumer it did not return while NATS was away: its Fetch recreated the consumer without
+// end, ignoring the context.
+func TestReplayEndsWithItsContextWhenNATSGoesAway(t *testing.T) {
+	ns := startServer(t)
+	b := bus{url: ns.ClientURL(), topo: defaultTopology}
+	js, _ := provisionBus(t, b, lanes(time.Minute, 10))
+	for range 600 {
+		if _, err := js.Publish(t.Context(), b.subject("progress"), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := newFollower(dial(t, b.url, "replay"), b.topo, func(context.Context, jetstream.Msg) {}, testLogger(t), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	var once sync.Once
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- f.Replay(ctx, 0, 1000, func(string, uint64, []byte) {
+			once.Do(ns.Shutdown) // NATS goes away after the first event
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("Replay returned no error after NATS went away in its middle (%v)", time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Replay with a 2 s context still running after %v", time.Since(start))
 	}
 }

@@ -258,7 +258,11 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 			trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("messaging.system", "nats")))
 		defer span.End()
 	}
-	ch, payload, err := decodeChange(m)
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	ch, payload, err := decodeChange(subject, seq, m.Data())
 	if err != nil {
 		s.log.WarnContext(ctx, "ignoring an unreadable event", "subject", subject, "err", err)
 		return
@@ -278,16 +282,13 @@ func (s *Service) follow(ctx context.Context, m jetstream.Msg) {
 // kind, number, stream sequence, and payload: for SSE, factorial.computed without its
 // digits, see forStreams), and returns the decoded payload too. An event of another kind (a dead letter) is a change
 // without a kind.
-func decodeChange(m jetstream.Msg) (change, any, error) {
+func decodeChange(subject string, seq uint64, data []byte) (change, any, error) {
 	var (
-		ch      = change{Data: m.Data()}
+		ch      = change{Data: data, Seq: seq}
 		payload any
 		err     error
 	)
-	if md, merr := m.Metadata(); merr == nil {
-		ch.Seq = md.Sequence.Stream
-	}
-	switch subject := m.Subject(); {
+	switch {
 	case subject == events.SubjectComputed:
 		var c events.Computed
 		if err = events.Decode(ch.Data, &c); err == nil {

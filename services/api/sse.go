@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/factorial-service/factorial/platform/natsbus"
 	"github.com/factorial-service/factorial/platform/serve"
@@ -118,8 +117,8 @@ func (s *Service) replay(ctx context.Context, buf *bytes.Buffer, sent *uint64) {
 	defer cancel()
 	start := buf.Len()
 	after := *sent
-	err := s.follower.Replay(rctx, after, sseReplayMax, func(m jetstream.Msg) {
-		if ch, _, err := decodeChange(m); err == nil && ch.Kind != "" {
+	err := s.follower.Replay(rctx, after, sseReplayMax, func(subject string, seq uint64, data []byte) {
+		if ch, _, err := decodeChange(subject, seq, data); err == nil && ch.Kind != "" {
 			writeChange(buf, ch.forStreams())
 			*sent = max(*sent, ch.Seq)
 		}
