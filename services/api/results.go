@@ -291,11 +291,14 @@ func (r *results) forgetBehind(ctx context.Context, n int64) {
 	r.writer.do(ctx, n, func(ctx context.Context) { r.forget(ctx, n) })
 }
 
-// forget drops n from the cache.
+// forget drops n from the cache, waiting for it at most cacheWait (as every cache call does:
+// a cache that does not answer must not hold a request, or the write-behind lane, longer).
 func (r *results) forget(ctx context.Context, n int64) {
 	if r.hot != nil {
 		r.hot.delete(n)
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheWait)
+	defer cancel()
 	if err := r.cache.Delete(ctx, cacheKey(n)); err != nil {
 		r.log.WarnContext(ctx, "cache delete", "number", n, "err", err)
 	}

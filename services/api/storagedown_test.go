@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/factorial-service/factorial/platform/database"
 	"github.com/factorial-service/factorial/platform/objectstore"
@@ -102,5 +103,32 @@ func TestStorageFailingMidDownloadCutsIt(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || err == nil {
 			t.Errorf("%s: %d, %d bytes read without an error: the download was not cut", encoding, resp.StatusCode, len(body))
 		}
+	}
+}
+
+// silentCache is a cache that does not answer (Redis behind a black hole): every call waits
+// for its context.
+type silentCache struct{}
+
+func (silentCache) Get(ctx context.Context, _ string) ([]byte, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (silentCache) Set(ctx context.Context, _ string, _ []byte, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (silentCache) Delete(ctx context.Context, _ string) error { <-ctx.Done(); return ctx.Err() }
+func (silentCache) Ping(ctx context.Context) error             { <-ctx.Done(); return ctx.Err() }
+
+// Dropping a result from a cache that does not answer waits cacheWait, as every cache call
+// does, not as long as the cache client's own timeouts and retries: it runs in a request (a
+// result sent back to be computed) and in the write-behind lane of a factorial.failed.
+func TestForgettingWaitsForTheCacheAtMostCacheWait(t *testing.T) {
+	f := newFixture(t, func(_ *Config, d *Deps) { d.Cache = silentCache{} })
+	start := time.Now()
+	f.s.results.forget(context.Background(), 5)
+	if took := time.Since(start); took > 4*cacheWait {
+		t.Errorf("forget took %v with a cache that does not answer, want about %v", took, cacheWait)
 	}
 }
