@@ -58,7 +58,11 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	now := w.now()
 	cctx, claimSpan := w.tracer.Start(ctx, "claim")
-	claimed, err := w.records.ClaimBatch(cctx, ns, w.id, now, now.Add(-w.lease))
+	claim := w.claimID() // one for the batch: it is claimed, and recorded, together
+	for i := range reqs {
+		reqs[i].claim = claim
+	}
+	claimed, err := w.records.ClaimBatch(cctx, ns, claim, now, now.Add(-w.lease))
 	endSpan(claimSpan, err)
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
@@ -258,7 +262,7 @@ func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
 				_ = r.msg.InProgress()
 			}
 			for _, r := range live {
-				err := w.records.Heartbeat(ctx, r.n, w.id, 0, w.now())
+				err := w.records.Heartbeat(ctx, r.n, r.claim, 0, w.now())
 				switch {
 				case errors.Is(err, database.ErrNotClaimed):
 					b.settle(r.n) // recorded meanwhile, or no longer ours: CompleteBatch tells which
@@ -377,7 +381,7 @@ func (w *worker) finishSmall(ctx context.Context, chunk []smallResult) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
 	sctx, recordSpan := w.tracer.Start(rctx, "record", trace.WithAttributes(attribute.Int("factorial.count", len(cs))))
-	recs, err := w.records.CompleteBatch(sctx, w.id, cs, w.now())
+	recs, err := w.records.CompleteBatch(sctx, chunk[0].req.claim, cs, w.now())
 	endSpan(recordSpan, err)
 	if err != nil {
 		for _, c := range chunk {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -104,7 +105,8 @@ const publishTimeout = 5 * time.Second
 // worker handles the requests of both lanes: claim the record, compute, store, verify,
 // record, announce, ack.
 type worker struct {
-	id          string
+	id          string // the process's: each claim is named after it (claimID)
+	claims      atomic.Uint64
 	engine      Engine
 	records     Records
 	store       ResultStore
@@ -156,6 +158,17 @@ type request struct {
 	// (from its headers): what the small lane, which handles many in one span, announces
 	// each result in.
 	ctx context.Context
+	// claim names the claim this handling holds (claimID): what its heartbeats, result,
+	// release or failure are recorded as.
+	claim string
+}
+
+// claimID names a new claim: the process's id and a counter. Matched by the record's worker,
+// it lets only the computation that made a claim heartbeat, complete, release or fail it: one
+// this process gave up (a request cancelled, then asked for again and claimed in another
+// slot) can no longer send the later claim back or complete it.
+func (w *worker) claimID() string {
+	return w.id + "/" + strconv.FormatUint(w.claims.Add(1), 36)
 }
 
 // read checks that m is a request this calculator can compute. What it returns with a
@@ -200,7 +213,8 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 
 	now := w.now()
 	cctx, claimSpan := w.tracer.Start(ctx, "claim")
-	rec, ok, err := w.records.Claim(cctx, n, w.id, now, now.Add(-w.lease))
+	req.claim = w.claimID()
+	rec, ok, err := w.records.Claim(cctx, n, req.claim, now, now.Add(-w.lease))
 	endSpan(claimSpan, err)
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
@@ -235,7 +249,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 	w.metrics.seconds.WithLabelValues(string(lane)).Observe(time.Since(start).Seconds())
 
 	rctx, recordSpan := w.tracer.Start(ctx, "record")
-	rec, err = w.records.Complete(rctx, n, w.id, res, w.now())
+	rec, err = w.records.Complete(rctx, n, req.claim, res, w.now())
 	endSpan(recordSpan, err)
 	switch {
 	case errors.Is(err, database.ErrNotClaimed):
@@ -279,7 +293,7 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 	if ctx.Err() != nil || errors.Is(err, errDatabaseUnavailable) {
 		reason = "" // shut down, or the database is away: not failed
 	}
-	if rerr := w.records.Release(rctx, req.n, w.id, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
+	if rerr := w.records.Release(rctx, req.n, req.claim, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 		log.Warn("release claim", "err", rerr)
 	}
 	if errors.Is(err, errLostClaim) {
@@ -331,7 +345,7 @@ func (w *worker) skip(ctx context.Context, req request, rec database.Record, log
 
 func (w *worker) fail(ctx context.Context, req request, attempts int, reason string, log *slog.Logger) {
 	log.Error("failed", "reason", reason)
-	rec, err := w.records.Fail(ctx, req.n, w.id, reason, w.now())
+	rec, err := w.records.Fail(ctx, req.n, req.claim, reason, w.now())
 	if err != nil {
 		log.Warn("record failure", "err", err)
 		_ = req.msg.NakWithDelay(w.retryDelay)
@@ -497,7 +511,7 @@ func (w *worker) heartbeat(ctx context.Context, req request, progress *atomic.Ui
 			_ = req.msg.InProgress()
 			p := min(math.Float64frombits(progress.Load()), 0.999) // 1 is for done
 			at := w.now()
-			err := w.records.Heartbeat(ctx, n, w.id, p, at)
+			err := w.records.Heartbeat(ctx, n, req.claim, p, at)
 			if err == nil {
 				w.publishProgress(ctx, n, p, at, log)
 			}
