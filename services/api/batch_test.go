@@ -206,12 +206,13 @@ func TestClientID(t *testing.T) {
 // statement is not recorded at all.
 func TestSlowStatementStillPublishesWhatItRecorded(t *testing.T) {
 	recs := database.NewFactorials(dbtest.SQLite(t))
-	f := newFixture(t, func(c *Config, d *Deps) {
-		d.Records = &countingRecorder{Factorials: recs, delay: dbWait + dbWait/2}
-	})
+	slow := &countingRecorder{Factorials: recs, delay: dbWait + dbWait/2}
+	f := newFixture(t, func(c *Config, d *Deps) { d.Records = slow })
 	queuedBehind := make(chan reply, 1)
 	go func() {
-		time.Sleep(dbWait / 10) // once 77's statement runs
+		for slow.calls.Load() == 0 { // once 77's statement runs: 78 waits behind it
+			time.Sleep(time.Millisecond)
+		}
 		queuedBehind <- f.do(http.MethodPost, "/api/v1/factorial", `{"number": 78}`, "Content-Type", "application/json")
 	}()
 	problemOf(t, f.do(http.MethodPost, "/api/v1/factorial", `{"number": 77}`, "Content-Type", "application/json"), http.StatusServiceUnavailable)

@@ -97,7 +97,9 @@ func (b *broker) watch(n int64) (<-chan change, func()) {
 func (b *broker) publish(c change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.last = max(b.last, c.Seq)
+	if c.Seq != 0 {
+		b.last = c.Seq // the follower's order; back to 1 when the stream was recreated
+	}
 	if len(b.subs) > 0 {
 		c = c.forStreams()
 	}

@@ -108,3 +108,17 @@ func TestSubscriptionStartsRightAfterTheLastSequence(t *testing.T) {
 		stop()
 	}
 }
+
+// A stream recreated starts its sequences at 1 again, and the follower reads it from there:
+// a new SSE stream opens at the follower's last sequence, not at the old stream's highest,
+// or it would drop every live event until the new stream passed it.
+func TestSubscriptionFollowsARecreatedStream(t *testing.T) {
+	b := newBroker()
+	b.publish(change{Kind: kindRequested, Number: 1, Seq: 500})
+	b.publish(change{Kind: kindRequested, Number: 2, Seq: 1}) // the stream recreated
+	_, last, stop := b.subscribe()
+	stop()
+	if last != 1 {
+		t.Errorf("opened at %d after the stream was recreated, want 1", last)
+	}
+}
