@@ -40,7 +40,10 @@ func (f *Follower) Replay(ctx context.Context, after uint64, max int, handle fun
 		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(f.topo.subjects))
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
-			return nil // none stored from seq on
+			// None from seq to last, which the stream said it held: gone since (its age
+			// limit), or a replica not caught up answered (the stream allows direct gets,
+			// which any replica serves). The client is told to reset rather than miss them.
+			return ErrReplayGap
 		case err != nil:
 			return err
 		case m.Sequence > last:

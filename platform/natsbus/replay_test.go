@@ -39,6 +39,20 @@ func TestReplay(t *testing.T) {
 	if got, err := replay(5, 10); err != nil || len(got) != 0 {
 		t.Errorf("after the last: %v, %v; want nothing", got, err)
 	}
+	// The last events gone from the stream (deleted, or a replica not caught up answering):
+	// what it said it held cannot all be had.
+	st, err := js.Stream(t.Context(), b.topo.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{4, 5} {
+		if err := st.DeleteMsg(t.Context(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := replay(3, 10); !errors.Is(err, ErrReplayGap) {
+		t.Errorf("after 3 with 4 and 5 gone: %v, %v; want ErrReplayGap", got, err)
+	}
 	for _, tc := range []struct {
 		after uint64
 		max   int
