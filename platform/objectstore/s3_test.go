@@ -473,3 +473,31 @@ func TestS3UploadFailsWhenTheStoreStopsAnswering(t *testing.T) {
 	}
 	t.Logf("Put failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }
+
+// The time a connection waits in the pool counts toward its silence (net/http reads idle
+// connections too), so the pool drops it after a quarter of S3Config.Silence: a call on a
+// connection reused after idling has most of the silence left, and a slow answer is not cut
+// (and sent again) for the time the connection sat idle.
+func TestS3SlowAnswerOnAReusedConnectionIsNotCut(t *testing.T) {
+	isolateAWSEnv(t)
+	f := newFakeS3(t)
+	cfg := f.config()
+	cfg.Silence = 800 * time.Millisecond
+	s := newS3(t, cfg)
+	mustPut(t, s, "first.txt", "1")
+	time.Sleep(600 * time.Millisecond) // idle in the pool: 3/4 of the silence
+	var puts atomic.Int32
+	f.mu.Lock()
+	f.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			puts.Add(1)
+			time.Sleep(400 * time.Millisecond) // a slow answer, within the silence
+		}
+		return false
+	}
+	f.mu.Unlock()
+	mustPut(t, s, "second.txt", "2")
+	if n := puts.Load(); n != 1 {
+		t.Errorf("%d PUT requests for one Put: the slow answer was cut (the pooled connection's idle time counted)", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -92,9 +93,13 @@ func newS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	}
 	silence := cfg.Silence
 	if silence == 0 {
-		silence = DefaultS3Silence // above the SDK's 90 s idle pool: a pooled connection is closed before its silence counts
+		silence = DefaultS3Silence
 	}
-	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(silence)))
+	// net/http reads an idle pooled connection too, so the time it sits in the pool counts
+	// toward its silence: it is dropped from the pool after a quarter of it, and a call on a
+	// reused connection has at least three quarters left.
+	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithReadTimeout(silence).
+		WithTransportOptions(func(tr *http.Transport) { tr.IdleConnTimeout = silence / 4 })))
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("objectstore: load AWS configuration: %w", err)
