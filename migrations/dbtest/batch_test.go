@@ -24,6 +24,7 @@ func TestFactorialsBatches(t *testing.T) {
 		t.Run("CompleteBatch", func(t *testing.T) { testCompleteBatch(t, f) })
 		t.Run("CompleteBatchManyRows", func(t *testing.T) { testCompleteBatchManyRows(t, f) })
 		t.Run("Announced", func(t *testing.T) { testAnnounced(t, f) })
+		t.Run("HeartbeatClaim", func(t *testing.T) { testHeartbeatClaim(t, f) })
 	})
 }
 
@@ -323,5 +324,35 @@ func TestMarkAnnouncedLeavesTheDigitsUnwritten(t *testing.T) {
 	}
 	if owed, err := f.Unannounced(ctx, at(1000*time.Hour), 100); err != nil || len(owed) != 0 {
 		t.Errorf("still owed after marking: %v %v", numbers(owed), err)
+	}
+}
+
+// HeartbeatClaim keeps alive, in one statement, every row a batch's claim holds and has not
+// recorded: not a row it completed, nor one another claim holds.
+func testHeartbeatClaim(t *testing.T, f *database.Factorials) {
+	ctx := t.Context()
+	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	ns := []int64{9101, 9102, 9103}
+	if _, err := f.RequestBatch(ctx, []database.NewRequest{{Number: 9101}, {Number: 9102}, {Number: 9103}, {Number: 9104}}, start); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.ClaimBatch(ctx, ns, "w/1", start, start); err != nil || len(c) != 3 {
+		t.Fatalf("claimed %d: %v", len(c), err)
+	}
+	if _, ok, err := f.Claim(ctx, 9104, "w/2", start, start); !ok || err != nil {
+		t.Fatalf("claim 9104: %v %v", ok, err)
+	}
+	if _, err := f.CompleteBatch(ctx, "w/1", []database.Completion{{Number: 9101, Result: database.Result{Checksum: "x", Size: 1, Digits: 1, Text: "1"}}}, start); err != nil {
+		t.Fatal(err)
+	}
+	now := start.Add(30 * time.Second)
+	if n, err := f.HeartbeatClaim(ctx, "w/1", now); err != nil || n != 2 {
+		t.Fatalf("HeartbeatClaim: %d rows, %v; want 2 (9102 and 9103)", n, err)
+	}
+	for n, want := range map[int64]time.Time{9102: now, 9103: now, 9104: start} {
+		rec, err := f.Get(ctx, n)
+		if err != nil || rec.HeartbeatAt == nil || !rec.HeartbeatAt.Equal(want) {
+			t.Errorf("%d: heartbeat %v (%v), want %v", n, rec.HeartbeatAt, err, want)
+		}
 	}
 }

@@ -49,6 +49,19 @@ func (f *Factorials) Heartbeat(ctx context.Context, n int64, worker string, prog
 	return nil
 }
 
+// HeartbeatClaim records a heartbeat on every row worker holds, in one statement: a small
+// batch is claimed under one name, so its rows not yet recorded are kept alive together. It
+// returns how many rows it touched.
+func (f *Factorials) HeartbeatClaim(ctx context.Context, worker string, now time.Time) (int64, error) {
+	now = dbTime(now)
+	res, err := f.db.NewRaw(`UPDATE factorials SET heartbeat_at = ?, updated_at = ?
+		WHERE worker = ? AND status = 'computing'`, now, now, worker).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("heartbeat the claim %s: %w", worker, err)
+	}
+	return res.RowsAffected()
+}
+
 // Complete records the result of n, computed by worker: status done, Progress 1, ComputedAt
 // now. It returns an error wrapping ErrNotClaimed when worker no longer holds n.
 func (f *Factorials) Complete(ctx context.Context, n int64, worker string, r Result, now time.Time) (Record, error) {

@@ -3,7 +3,6 @@ package calculator
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -101,22 +100,22 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 		log := telemetry.Bind(req.ctx, w.log.With("number", req.n, "lane", req.lane, "delivery", req.copies))
 		if ctx.Err() != nil {
 			for _, r := range mine[i:] {
-				w.giveBack(ctx, r, ctx.Err(), log)
 				beat.settle(r.n)
+				w.giveBack(ctx, r, ctx.Err(), log)
 			}
 			break
 		}
 		rec := claimedRecord(claimed, req.n)
 		if rec.Attempts > w.maxAttempts {
-			w.fail(req.ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
 			beat.settle(req.n)
+			w.fail(req.ctx, req, rec.Attempts-1, fmt.Sprintf("gave up after %d attempts; the last one failed: %s", w.maxAttempts, rec.Error), log)
 			continue
 		}
 		start := time.Now()
 		res, err := w.computeSmall(ctx, req.n)
 		if err != nil {
-			w.giveBack(ctx, req, err, log)
 			beat.settle(req.n)
+			w.giveBack(ctx, req, err, log)
 			continue
 		}
 		w.metrics.seconds.WithLabelValues(string(req.lane)).Observe(time.Since(start).Seconds())
@@ -185,10 +184,10 @@ func (w *worker) newSmallRecorder(ctx context.Context, beat *smallBeat) *smallRe
 				r.mu.Unlock()
 				last = time.Now()
 				// Recorded even when shutting down: the work is done, and the claims are ours.
-				w.finishSmall(ctx, chunk)
 				for _, c := range chunk {
-					beat.settle(c.req.n)
+					beat.settle(c.req.n) // acked or given back by finishSmall
 				}
+				w.finishSmall(ctx, chunk)
 			}
 		}
 	}()
@@ -222,18 +221,18 @@ func (r *smallRecorder) close() {
 
 // smallBeat keeps a small-lane batch alive while it runs, as heartbeat does a large
 // computation: every w.beat it tells JetStream that each delivery not yet acked or given
-// back is in progress, and records a heartbeat on its claim. A batch is claimed once and
-// then computed number after number; without this, one that outlasts the ack wait (results
-// stored as objects on a slow store) had its tail delivered again and, the claims' heartbeats
-// being as old as the claim, taken over and computed twice. Most batches end before the
-// first beat, and cost nothing.
+// back is in progress, and records a heartbeat on the batch's claim (one statement for all
+// its rows not yet recorded). A batch is claimed once and then computed number after number;
+// without this, one that outlasts the ack wait (results stored as objects on a slow store)
+// had its tail delivered again and, the claims' heartbeats being as old as the claim, taken
+// over and computed twice. Most batches end before the first beat, and cost nothing.
 type smallBeat struct {
-	mu   sync.Mutex
+	mu   sync.Mutex        // held while the deliveries are told in progress: see settle
 	live map[int64]request // by number: deliveries of this batch still outstanding
 	stop func()
 }
 
-// beatSmall starts keeping reqs alive; stop ends it.
+// beatSmall starts keeping reqs (claimed together, under one name) alive; stop ends it.
 func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
 	b := &smallBeat{live: make(map[int64]request, len(reqs))}
 	for _, r := range reqs {
@@ -253,32 +252,25 @@ func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
 			case <-t.C:
 			}
 			b.mu.Lock()
-			live := make([]request, 0, len(b.live))
 			for _, r := range b.live {
-				live = append(live, r)
-			}
-			b.mu.Unlock()
-			for _, r := range live {
 				_ = r.msg.InProgress()
 			}
-			for _, r := range live {
-				err := w.records.Heartbeat(ctx, r.n, r.claim, 0, w.now())
-				switch {
-				case errors.Is(err, database.ErrNotClaimed):
-					b.settle(r.n) // recorded meanwhile, or no longer ours: CompleteBatch tells which
-				case err != nil && ctx.Err() == nil:
-					w.log.Warn("record the heartbeat of a small batch", "number", r.n, "err", err)
-				}
-				if ctx.Err() != nil {
-					return
-				}
+			b.mu.Unlock()
+			if len(reqs) == 0 {
+				continue
+			}
+			if _, err := w.records.HeartbeatClaim(ctx, reqs[0].claim, w.now()); err != nil && ctx.Err() == nil {
+				w.log.Warn("record the heartbeat of a small batch", "claim", reqs[0].claim, "err", err)
 			}
 		}
 	}()
 	return b
 }
 
-// settle notes that n's delivery was acked or given back: it is no longer kept alive.
+// settle notes that n's delivery is about to be acked or given back: it is no longer kept
+// alive. Called before the ack or nak, and under the lock the beat tells the deliveries in
+// progress with, so no InProgress follows a nak (it would put off the redelivery by the whole
+// ack wait).
 func (b *smallBeat) settle(n int64) {
 	b.mu.Lock()
 	delete(b.live, n)

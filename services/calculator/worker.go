@@ -76,6 +76,7 @@ func (f EngineFunc) Write(ctx context.Context, n uint64, w io.Writer, progress f
 type Records interface {
 	Claim(ctx context.Context, n int64, worker string, now, staleBefore time.Time) (database.Record, bool, error)
 	Heartbeat(ctx context.Context, n int64, worker string, progress float64, now time.Time) error
+	HeartbeatClaim(ctx context.Context, worker string, now time.Time) (int64, error)
 	Complete(ctx context.Context, n int64, worker string, r database.Result, now time.Time) (database.Record, error)
 	Release(ctx context.Context, n int64, worker, reason string, now time.Time) error
 	Fail(ctx context.Context, n int64, worker, reason string, now time.Time) (database.Record, error)
