@@ -234,10 +234,14 @@ type smallBeat struct {
 
 // beatSmall starts keeping reqs (claimed together, under one name) alive; stop ends it.
 func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
-	b := &smallBeat{live: make(map[int64]request, len(reqs))}
+	b := &smallBeat{live: make(map[int64]request, len(reqs)), stop: func() {}}
+	if len(reqs) == 0 {
+		return b
+	}
 	for _, r := range reqs {
 		b.live[r.n] = r
 	}
+	claim := reqs[0].claim
 	ctx, cancel := context.WithCancel(ctx)
 	finished := make(chan struct{})
 	b.stop = func() { cancel(); <-finished }
@@ -256,11 +260,8 @@ func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
 				_ = r.msg.InProgress()
 			}
 			b.mu.Unlock()
-			if len(reqs) == 0 {
-				continue
-			}
-			if _, err := w.records.HeartbeatClaim(ctx, reqs[0].claim, w.now()); err != nil && ctx.Err() == nil {
-				w.log.Warn("record the heartbeat of a small batch", "claim", reqs[0].claim, "err", err)
+			if _, err := w.records.HeartbeatClaim(ctx, claim, w.now()); err != nil && ctx.Err() == nil {
+				w.log.Warn("record the heartbeat of a small batch", "claim", claim, "err", err)
 			}
 		}
 	}()
