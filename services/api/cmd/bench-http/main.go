@@ -1,7 +1,8 @@
 // Command bench-http measures the API's reads beside the framework's limit, on loopback: it
 // starts the standalone service and, in the same run, a bare echo server answering the same
-// bytes (and http.ServeContent of the same text from a file), and loads both from this
-// process, interleaved A B B A over several rounds, for:
+// bytes (and http.ServeContent of the same text from a file), and loads both with wrk (or,
+// where wrk is not installed, a load generator of its own in this process), interleaved
+// A B B A over several rounds, for:
 //
 //   - a cached GET /api/v1/factorial/{n} of a small finished n (JSON),
 //   - GET /api/v1/factorial/metadata/{n} of it,
@@ -40,12 +41,13 @@ func main() {
 	duration := flag.Duration("duration", 2*time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 7, "rounds of A B B A per scenario")
 	conns := flag.Int("conns", 16, "connections of the load generator")
+	generator := flag.String("load", "auto", "load generator: wrk, builtin, or auto (wrk where it is on PATH)")
 	flag.Parse()
 	var err error
 	if *bare != "" {
 		err = serveBare(*bare, *dir)
 	} else {
-		err = run(*standalone, *duration, *rounds, *conns)
+		err = run(*standalone, *generator, *duration, *rounds, *conns)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-http:", err)
@@ -61,12 +63,31 @@ type scenario struct {
 
 const small = 100 // the small finished n of the JSON scenarios
 
-func run(standalone string, d time.Duration, rounds, conns int) error {
+// loader is a load generator: load sends GET path to addr from conns keep-alive connections,
+// each one request at a time, for d; the result's generate is the generator's CPU time.
+type loader interface {
+	load(addr, path string, conns int, d time.Duration) (result, error)
+	String() string
+}
+
+func run(standalone, generator string, d time.Duration, rounds, conns int) error {
 	work, err := os.MkdirTemp("", "bench-http-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
+	var gen loader = builtinLoad{}
+	if generator != "builtin" {
+		w, err := newWrkLoad(work)
+		switch {
+		case err == nil:
+			gen = w
+		case generator == "wrk":
+			return fmt.Errorf("wrk: %w (Debian: apt-get install wrk)", err)
+		default:
+			fmt.Fprintln(os.Stderr, "wrk is not on PATH (Debian: apt-get install wrk): loading with the built-in generator")
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -129,7 +150,7 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 		{"text of 100000! (456,574 bytes)", files["text-100000"], "/text-100000", true},
 	}
 	before := loadAvg()
-	fmt.Fprintf(os.Stderr, "measuring: %d scenarios, %d rounds of A B B A, %v each, %d connections\n", len(scenarios), rounds, d, conns)
+	fmt.Fprintf(os.Stderr, "measuring with %v: %d scenarios, %d rounds of A B B A, %v each, %d connections\n", gen, len(scenarios), rounds, d, conns)
 	type row struct {
 		scenario
 		svc, bare []result
@@ -138,7 +159,7 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 	for _, sc := range scenarios {
 		// Warm both up (caches filled, connections and buffers grown).
 		for _, t := range [][2]string{{svcAddr, sc.service}, {bareAddr, sc.bare}} {
-			if _, err := load(t[0], t[1], conns, d/2); err != nil {
+			if _, err := gen.load(t[0], t[1], conns, d/2); err != nil {
 				return fmt.Errorf("%s: %w", sc.name, err)
 			}
 		}
@@ -153,17 +174,15 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 				if err != nil {
 					return err
 				}
-				gen0 := selfCPU()
-				res, err := load(addr, path, conns, d)
+				res, err := gen.load(addr, path, conns, d)
 				if err != nil {
 					return fmt.Errorf("%s: %w", sc.name, err)
 				}
-				gen := selfCPU() - gen0
 				cpu, err := processCPU(pid)
 				if err != nil {
 					return err
 				}
-				res.cpu, res.generate = (cpu-cpu0)/time.Duration(res.requests), gen/time.Duration(res.requests)
+				res.cpu, res.generate = (cpu-cpu0)/time.Duration(res.requests), res.generate/time.Duration(res.requests)
 				if res.errors > 0 {
 					return fmt.Errorf("%s: %d answers were not 200", sc.name, res.errors)
 				}
@@ -181,8 +200,8 @@ func run(standalone string, d time.Duration, rounds, conns int) error {
 
 	fmt.Printf("Machine: %s, %d cores, Go %s; load average %s before, %s after.\n",
 		cpuModel(), runtime.NumCPU(), strings.TrimPrefix(runtime.Version(), "go"), before, after)
-	fmt.Printf("Loopback, %d connections, %d rounds of service/bare/bare/service × %v; medians (min) of %d runs each.\n\n",
-		conns, rounds, d, 2*rounds)
+	fmt.Printf("Loopback, load from %v, %d connections, %d rounds of service/bare/bare/service × %v; medians (min) of %d runs each.\n\n",
+		gen, conns, rounds, d, 2*rounds)
 	fmt.Println("| read | service req/s | bare req/s | ratio (range) | service p99 | bare p99 | p99 ratio | target | CPU µs/req service, bare, load generator | CPU ratio |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, r := range rows {
