@@ -33,7 +33,7 @@ type result struct {
 // 4 ms tick here): its p99 says that more than it says what the server does.
 type builtinLoad struct{}
 
-func (builtinLoad) String() string { return "the built-in Go load generator (no wrk on PATH)" }
+func (builtinLoad) String() string { return "the built-in Go load generator" }
 
 // load loads addr for d; the result's generate is this process's CPU time meanwhile.
 func (builtinLoad) load(addr, path string, conns int, d time.Duration) (result, error) {
