@@ -5,10 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // Cancel stops the request for n: a pending or computing row becomes cancelled (its progress
@@ -64,36 +63,57 @@ var listColumns = strings.Replace(columns, "result_text", "'' AS result_text", 1
 // row however the rows change meanwhile (a row's status, progress and UpdatedAt change many
 // times while it is computed; ordering by them would move rows between pages). A number
 // requested again keeps its place: CreatedAt is when it was first asked. Text is empty.
+//
+// With statuses, each status's page is read off the index (status, created_at, number) and
+// the pages merged (UNION ALL, one statement): a page of a rare status reads its own rows,
+// however many rows of the others there are.
 func (f *Factorials) List(ctx context.Context, q ListQuery) ([]Record, error) {
 	if q.Limit <= 0 {
 		return nil, fmt.Errorf("list factorials: limit %d is not positive", q.Limit)
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if len(q.Statuses) > 0 {
-		ss := make([]string, len(q.Statuses))
-		for i, s := range q.Statuses {
+	const order = ` ORDER BY created_at DESC, number DESC LIMIT ?`
+	// page is the statement of one page: of status s, or of every status when s is empty.
+	var args []any
+	page := func(s Status) string {
+		var where []string
+		if s != "" {
+			where = append(where, "status = ?")
+			args = append(args, string(s))
+		}
+		if q.After != nil {
+			// Row values: both databases read this straight off the index.
+			where = append(where, "(created_at, number) < (?, ?)")
+			args = append(args, dbTime(q.After.CreatedAt), q.After.Number)
+		}
+		query := `SELECT ` + listColumns + ` FROM factorials`
+		if len(where) > 0 {
+			query += ` WHERE ` + strings.Join(where, " AND ")
+		}
+		args = append(args, q.Limit)
+		return query + order
+	}
+	var query string
+	switch statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses))); len(statuses) {
+	case 0:
+		query = page("")
+	case 1:
+		if !statuses[0].Valid() {
+			return nil, fmt.Errorf("list factorials: unknown status %q", statuses[0])
+		}
+		query = page(statuses[0])
+	default:
+		pages := make([]string, len(statuses))
+		for i, s := range statuses {
 			if !s.Valid() {
 				return nil, fmt.Errorf("list factorials: unknown status %q", s)
 			}
-			ss[i] = string(s)
+			// A compound SELECT takes ORDER BY and LIMIT only at its end: each page is a
+			// subquery of its own.
+			pages[i] = fmt.Sprintf(`SELECT * FROM (%s) AS page%d`, page(s), i)
 		}
-		where = append(where, "status IN (?)")
-		args = append(args, bun.List(ss))
+		query = strings.Join(pages, " UNION ALL ") + order
+		args = append(args, q.Limit)
 	}
-	if q.After != nil {
-		// Row values: both databases read this straight off the (created_at, number) index.
-		where = append(where, "(created_at, number) < (?, ?)")
-		args = append(args, dbTime(q.After.CreatedAt), q.After.Number)
-	}
-	query := `SELECT ` + listColumns + ` FROM factorials`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY created_at DESC, number DESC LIMIT ?`
-	args = append(args, q.Limit)
 	var recs []Record
 	if err := f.read.NewRaw(query, args...).Scan(ctx, &recs); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list factorials: %w", err)

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS factorials_status_created_idx;
