@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,7 +34,7 @@ import (
 type Config struct {
 	MaxNumber            int64         `env:"MAX_NUMBER" envDefault:"100000"`
 	InlineResultMaxBytes int64         `env:"INLINE_RESULT_MAX_BYTES" envDefault:"1048576"`
-	CacheMaxBytes        int64         `env:"CACHE_MAX_BYTES" envDefault:"65536"` // larger results are not cached
+	CacheMaxBytes        int64         `env:"CACHE_MAX_BYTES" envDefault:"65536"` // larger results are cached without their digits
 	CacheTTL             time.Duration `env:"CACHE_TTL" envDefault:"24h"`
 	Replicas             int           `env:"NATS_STREAM_REPLICAS" envDefault:"1"`     // of the stream, when the API creates it
 	LocalCacheBytes      int64         `env:"LOCAL_CACHE_BYTES" envDefault:"67108864"` // answers about finished results kept in this process (hot.go)
@@ -45,11 +46,15 @@ type Config struct {
 	RateLimit      RateLimit
 }
 
+// maxNumber bounds MAX_NUMBER: the largest n the calculator's engine computes
+// (factorial.MaxN, which the calculator holds its own MAX_NUMBER to).
+const maxNumber = 100_000_000
+
 // Validate checks what parsing alone cannot.
 func (c Config) Validate() error {
 	switch {
-	case c.MaxNumber < 0:
-		return errors.New("MAX_NUMBER must be 0 or more")
+	case c.MaxNumber < 0 || c.MaxNumber > maxNumber:
+		return fmt.Errorf("MAX_NUMBER must be from 0 to %d", maxNumber)
 	case c.InlineResultMaxBytes < 0:
 		return errors.New("INLINE_RESULT_MAX_BYTES must be 0 or more")
 	case c.CacheMaxBytes < 0:
