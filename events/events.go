@@ -57,7 +57,7 @@ var Lanes = []Lane{LaneSmall, LaneLarge}
 // machine (0.8 to 0.9 ms; 100,000! takes 6 ms), so a batch of 128 small requests takes at
 // most about 110 ms, each result recorded and announced as it goes. A higher bound
 // would let one batch hold a small request longer; the results of the small lane also mostly
-// fit their database row (RESULT_ROW_MAX_BYTES, 64 KiB: n up to about 17,800).
+// fit their database row (RESULT_ROW_MAX_BYTES, 64 KiB: n up to 17,235).
 const SmallMaxNumber = 20_000
 
 // LaneOf is the lane of n.

@@ -43,7 +43,7 @@ type Config struct {
 	// before it. 0 leaves it as the process's.
 	LargeNice   int `env:"CALCULATOR_LARGE_NICE" envDefault:"10"`
 	MaxAttempts int `env:"CALCULATOR_MAX_ATTEMPTS" envDefault:"3"`
-	// Results of at most this many bytes (64 KiB: n up to about 17,800) live in the database
+	// Results of at most this many bytes (64 KiB: n up to 17,235) live in the database
 	// row and travel in factorial.computed, instead of being an object of their own.
 	ResultRowMaxBytes int64 `env:"RESULT_ROW_MAX_BYTES" envDefault:"65536"`
 	Replicas          int   `env:"NATS_STREAM_REPLICAS" envDefault:"1"`

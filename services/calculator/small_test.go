@@ -161,7 +161,7 @@ func TestSmallBatchLongerThanAckWaitIsNotTakenOver(t *testing.T) {
 	store := &slowStore{Memory: objectstore.NewMemory(), d: 200 * time.Millisecond}
 	cfg := testConfig()
 	cfg.SmallConcurrency = 1
-	cfg.ResultRowMaxBytes = 0 // every result an object, as for n in (17,800, 20,000] by default
+	cfg.ResultRowMaxBytes = 0 // every result an object, as for n in (17,235, 20,000] by default
 	cfg.AckWait, cfg.Lease, cfg.ProgressEvery = time.Second, 600*time.Millisecond, 100*time.Millisecond
 	const count = 8 // one batch: 8 x 200 ms = 1.6 s, past the ack wait and the lease
 	cfg.BatchSize = count
