@@ -245,6 +245,9 @@ func TestSubscriberCannotChangeAnything(t *testing.T) {
 		{name: "pull from the calculator consumer", deniedOn: apiConsumerNext + events.LaneSmall.Durable(), err: func(context.Context) error {
 			return o.nc.PublishRequest(apiConsumerNext+events.LaneSmall.Durable(), o.nc.NewRespInbox(), []byte(`{"batch":1}`))
 		}},
+		{name: "ack a delivery of the calculator consumer", deniedOn: apiConsumerAck + events.LaneLarge.Durable() + ".1.1.1.0.0", err: func(context.Context) error {
+			return o.nc.Publish(apiConsumerAck+events.LaneLarge.Durable()+".1.1.1.0.0", []byte("+ACK"))
+		}},
 		{name: "push consumer delivering into the JetStream API", says: "pull consumers only", err: func(ctx context.Context) error {
 			// Raw, as jetstream.ConsumerConfig has no push settings; its idle heartbeats are
 			// empty messages, which is what STREAM.DELETE takes.
@@ -359,6 +362,43 @@ func TestSubscriberDeletesOnlyItsOwnConsumers(t *testing.T) {
 	_, err = o.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{Name: "service-follower", AckPolicy: jetstream.AckNonePolicy, FilterSubject: events.SubjectFailed})
 	if err == nil || !strings.Contains(err.Error(), "belongs to the service") {
 		t.Errorf("update the service's ephemeral consumer: %v, want refused", err)
+	}
+}
+
+// The subscriber's consumers cannot crowd the stream: the gate creates none once it holds
+// maxConsumers, the service's own included, and creates again once one is gone.
+func TestSubscriberConsumersAreBounded(t *testing.T) {
+	t.Parallel()
+	e, js := provisioned(t)
+	ctx := t.Context()
+	o := connectSubscriber(t, e)
+	create := func(i int) error {
+		_, err := o.js.CreateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
+			Name: fmt.Sprint("watcher-", i), AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute,
+		})
+		return err
+	}
+	created := 0
+	for ; created <= maxConsumers; created++ {
+		if err := create(created); err != nil {
+			if !strings.Contains(err.Error(), "consumers already") {
+				t.Fatalf("consumer %d refused with %v, want the bound named", created, err)
+			}
+			break
+		}
+	}
+	st, err := js.Stream(ctx, events.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Consumers; n != maxConsumers || created == 0 {
+		t.Fatalf("%d consumers on the stream after the subscriber created %d, want %d", n, created, maxConsumers)
+	}
+	if err := o.js.DeleteConsumer(ctx, events.Stream, "watcher-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(maxConsumers + 1); err != nil {
+		t.Errorf("once one is gone: %v, want created", err)
 	}
 }
 
