@@ -67,9 +67,9 @@ func TestLoadKeys(t *testing.T) {
 	}
 }
 
-// With keys on, POST needs a known key that may write (401, 403 otherwise, as problems with
-// a WWW-Authenticate challenge); reads need one only with API_AUTH_READS; keys never reach
-// the log.
+// With keys on, POST and DELETE need a known key that may write (401, 403 otherwise, as
+// problems with a WWW-Authenticate challenge); reads need one only with API_AUTH_READS; keys
+// never reach the log.
 func TestAPIKeys(t *testing.T) {
 	const writer, reader = "wr1ter-key-0123456789abcdef0123456789abcdef", "r3ader-key-0123456789abcdef0123456789abcdef"
 	file := keysFile(t, keyLine("ops", writer), keyLine("dash", reader)+":read")
@@ -96,6 +96,12 @@ func TestAPIKeys(t *testing.T) {
 			problemOf(t, post(f, 6, "Authorization", "Bearer "+reader), http.StatusForbidden)
 			if r := post(f, 6, "Authorization", "Bearer "+writer); r.status != http.StatusAccepted {
 				t.Fatalf("POST with the writer's key: %d %s", r.status, r.body)
+			}
+			// A DELETE (a cancel) is a write too.
+			problemOf(t, f.do(http.MethodDelete, "/api/v1/factorial/6", ""), http.StatusUnauthorized)
+			problemOf(t, f.do(http.MethodDelete, "/api/v1/factorial/6", "", "Authorization", "Bearer "+reader), http.StatusForbidden)
+			if r := f.do(http.MethodDelete, "/api/v1/factorial/6", "", "Authorization", "Bearer "+writer); r.status != http.StatusOK {
+				t.Fatalf("DELETE with the writer's key: %d %s", r.status, r.body)
 			}
 			for _, path := range []string{"/api/v1/factorial/5", "/api/v1/factorial/metadata/5"} {
 				r := f.do(http.MethodGet, path, "")
