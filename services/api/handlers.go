@@ -41,7 +41,7 @@ type metadataJSON struct {
 	Checksum    string     `json:"checksum,omitempty"`
 	Size        int64      `json:"size,omitempty"`
 	Digits      int64      `json:"digits,omitempty"`
-	ComputeMS   int64      `json:"compute_ms,omitempty"`
+	ComputeMS   *int64     `json:"compute_ms,omitempty"` // when done, 0 included (as in a listing's item)
 	Error       string     `json:"error,omitempty"`
 	ResultURL   string     `json:"result_url,omitempty"`
 	DownloadURL string     `json:"download_url,omitempty"`
@@ -291,12 +291,13 @@ func toMetadataJSON(rec database.Record) metadataJSON {
 	out := metadataJSON{
 		Number: rec.Number, Status: string(rec.Status), Progress: rec.Progress, Attempts: rec.Attempts,
 		S3Key: rec.Key, Bucket: rec.Bucket, Checksum: rec.Checksum, Size: rec.Size, Digits: rec.Digits,
-		ComputeMS: rec.ComputeMS, Error: rec.Error,
+		Error:     rec.Error,
 		CreatedAt: rec.CreatedAt.UTC(), UpdatedAt: rec.UpdatedAt.UTC(), RequestedAt: rec.RequestedAt.UTC(),
 		StartedAt: utc(rec.StartedAt), ComputedAt: utc(rec.ComputedAt),
 	}
 	if rec.Status == database.StatusDone {
-		out.ResultURL = resultURL(rec.Number)
+		ms := rec.ComputeMS
+		out.ResultURL, out.ComputeMS = resultURL(rec.Number), &ms
 	}
 	return out
 }

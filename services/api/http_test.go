@@ -608,3 +608,27 @@ func TestWaitersAreAnsweredAtShutdown(t *testing.T) {
 		t.Fatal("the waiter still waits after the shutdown began")
 	}
 }
+
+// A finished result's metadata says how long it took even when that is 0 ms (n! for small
+// n takes well under a millisecond), as its item in the listing does: a done record without
+// compute_ms would read as one whose timing was not recorded. A record not done has none.
+func TestMetadataOfDoneCarriesComputeMS(t *testing.T) {
+	f := newFixture(t)
+	f.done(20) // recorded with compute_ms 0
+	f.pending(21)
+	for target, want := range map[string]bool{
+		"/api/v1/factorial/metadata/20": true,
+		"/api/v1/factorial/metadata/21": false,
+	} {
+		r := f.do(http.MethodGet, target, "")
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", target, r.status, r.body)
+		}
+		if got := strings.Contains(r.body, `"compute_ms":0`); got != want {
+			t.Errorf("GET %s: compute_ms present %v, want %v: %s", target, got, want, r.body)
+		}
+	}
+	if r := f.do(http.MethodGet, "/api/v1/factorial?status=done", ""); !strings.Contains(r.body, `"compute_ms":0`) {
+		t.Errorf("the listing of 20 has no compute_ms: %s", r.body)
+	}
+}
