@@ -22,6 +22,10 @@ const (
 	MaxHeaderBytes = 32 << 10          // request line and headers
 )
 
+// headerSlop is what net/http reads beyond an http.Server's MaxHeaderBytes before it answers
+// 431 (initialReadLimitSize in net/http: "bufio slop").
+const headerSlop = 4096
+
 // Config bounds a server; its fields are environment variables.
 type Config struct {
 	MaxConns int `env:"HTTP_MAX_CONNECTIONS" envDefault:"4096"` // open connections; keep it below the process's open-file limit
@@ -45,8 +49,10 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 		Handler:           bounded(h),
 		ReadHeaderTimeout: HeaderTimeout,
 		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// net/http reads up to 4 KiB beyond MaxHeaderBytes before it refuses (its bufio slop),
+		// so it is told that much less: the bound a client meets is MaxHeaderBytes.
+		MaxHeaderBytes: MaxHeaderBytes - headerSlop,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
 

@@ -128,6 +128,28 @@ func TestLargeHeadersAreRefused(t *testing.T) {
 	}
 }
 
+// The bound is MaxHeaderBytes (32 KiB) for the request line and headers together, as the
+// README says, not net/http's MaxHeaderBytes plus the 4 KiB it reads beyond it: a request
+// a little over 32 KiB is refused, one a little under is served, body and all.
+func TestHeaderBoundIsMaxHeaderBytes(t *testing.T) {
+	t.Parallel()
+	addr := start(t, ok, 10)
+	for _, c := range []struct {
+		size int // request line and headers, CRLFs included
+		want int
+	}{
+		{serve.MaxHeaderBytes - 512, http.StatusOK},
+		{serve.MaxHeaderBytes + 512, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Pad: "
+		req := head + strings.Repeat("a", c.size-len(head)-len("\r\n\r\n")) + "\r\n\r\nhi"
+		resp, err := rawRequest(t, addr, req)
+		if resp == nil || resp.StatusCode != c.want {
+			t.Errorf("%d bytes of request line and headers: %v %v, want %d", c.size, resp, err, c.want)
+		}
+	}
+}
+
 // connPair is a connection accepted by Listen (the server's side) and its client, which
 // reads nothing until told.
 func connPair(t *testing.T) (server, client net.Conn) {
