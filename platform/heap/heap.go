@@ -10,6 +10,7 @@
 package heap
 
 import (
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -21,6 +22,14 @@ type Config struct {
 	// Headroom is how far the heap may grow between collections when the live heap is
 	// smaller (0: Go's default, the live heap).
 	Headroom int64 `env:"GC_HEADROOM_BYTES" envDefault:"33554432"`
+}
+
+// Validate checks what parsing alone cannot.
+func (c Config) Validate() error {
+	if c.Headroom < 0 {
+		return errors.New("GC_HEADROOM_BYTES must be 0 (Go's default) or more")
+	}
+	return nil
 }
 
 // Keep makes the collector let the heap grow by at least cfg.Headroom bytes between

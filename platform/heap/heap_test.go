@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,4 +113,16 @@ func gcPercent() int {
 	p := debug.SetGCPercent(100)
 	debug.SetGCPercent(p)
 	return p
+}
+
+// A negative headroom is refused, naming the variable, rather than taken for Go's default.
+func TestValidate(t *testing.T) {
+	if err := (Config{Headroom: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "GC_HEADROOM_BYTES") {
+		t.Errorf("GC_HEADROOM_BYTES=-1: %v, want an error naming it", err)
+	}
+	for _, h := range []int64{0, 32 << 20} {
+		if err := (Config{Headroom: h}).Validate(); err != nil {
+			t.Errorf("GC_HEADROOM_BYTES=%d: %v", h, err)
+		}
+	}
 }

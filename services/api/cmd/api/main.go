@@ -43,6 +43,9 @@ func (s *settings) Validate() error {
 	if err := s.HTTP.Validate(); err != nil {
 		return err
 	}
+	if err := s.Heap.Validate(); err != nil {
+		return err
+	}
 	return s.API.Validate()
 }
 

@@ -25,6 +25,14 @@ type settings struct {
 	Log  logging.Config
 }
 
+// Validate checks what parsing alone cannot (config.Load calls it).
+func (s *settings) Validate() error {
+	if err := s.Heap.Validate(); err != nil {
+		return err
+	}
+	return s.Config.Validate()
+}
+
 func main() {
 	// `standalone healthcheck [path]`: the container health check (the image has no shell); it asks
 	// the standalone running beside it on HTTP_ADDR (default as in settings) for /readyz.

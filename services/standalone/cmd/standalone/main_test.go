@@ -31,6 +31,7 @@ func TestStartupErrorsNameTheVariable(t *testing.T) {
 		{[]string{"DATABASE_URL=mysql://db/x"}, "DATABASE_URL"},
 		{[]string{"STORAGE=floppy"}, "STORAGE"},
 		{[]string{"EMBEDDED_NATS_ADDR=nonsense"}, "EMBEDDED_NATS_ADDR"},
+		{[]string{"GC_HEADROOM_BYTES=-1"}, "GC_HEADROOM_BYTES"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := append([]string{"DATA_DIR=" + t.TempDir(), "HTTP_ADDR=127.0.0.1:0"}, tt.env...)
