@@ -22,8 +22,9 @@ import (
 // which owns the FACTORIAL stream. Outside clients connect as SubscriberUser, which lives in
 // an account of its own (watchAccount) that sees only what the global account exports to it:
 //
-//   - the events factorial.computed, factorial.failed and factorial.progress (core
-//     subscriptions; `nats sub 'factorial.>'` receives these three and nothing else);
+//   - the events factorial.computed, factorial.failed, factorial.progress and
+//     factorial.cancelled (core subscriptions; `nats sub 'factorial.>'` receives these four
+//     and nothing else);
 //   - reading the stream through consumers: account and stream info, consumer info, pull
 //     requests (MSG.NEXT) and acks, and the creation and deletion of consumers, which go
 //     through the consumer gate below.
