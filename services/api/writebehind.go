@@ -5,6 +5,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // cacheWriter writes the shared cache (Redis) behind the event follower. The follower is one
@@ -37,12 +41,22 @@ func newCacheWriter(lanes, depth int) *cacheWriter {
 }
 
 // do runs write for n behind the caller, or now when the writer does not run or the lane is
-// full.
+// full. Behind the caller, write gets the writer's context (its lifetime) carrying the trace
+// and request id of ctx, so its Redis spans and log lines belong to the event's trace.
 func (w *cacheWriter) do(ctx context.Context, n int64, write func(context.Context)) {
 	w.mu.Lock()
 	if w.running.Load() {
+		queued := write
+		if sc, id := trace.SpanContextFromContext(ctx), telemetry.RequestID(ctx); sc.IsValid() || id != "" {
+			queued = func(c context.Context) {
+				if sc.IsValid() {
+					c = trace.ContextWithSpanContext(c, sc)
+				}
+				write(telemetry.WithRequestID(c, id))
+			}
+		}
 		select {
-		case w.lanes[uint64(n)%uint64(len(w.lanes))] <- write:
+		case w.lanes[uint64(n)%uint64(len(w.lanes))] <- queued:
 			w.mu.Unlock()
 			return
 		default:

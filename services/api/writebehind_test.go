@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/factorial-service/factorial/platform/telemetry"
 )
 
 // The writes of one number run in order, behind the caller; without the writer running they
@@ -91,5 +95,31 @@ func TestCacheWriterLosesNoWriteAtShutdown(t *testing.T) {
 		if ran.Load() != handed.Load() {
 			t.Fatalf("round %d: %d writes handed over, %d done", round, handed.Load(), ran.Load())
 		}
+	}
+}
+
+// A write queued behind the follower runs in the trace of the event it is for, with its
+// request id: its Redis spans and log lines belong to that trace, not to a trace of their own.
+func TestCacheWriterWritesInTheCallersTrace(t *testing.T) {
+	w := newCacheWriter(1, 8)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for !w.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	})
+	caller := telemetry.WithRequestID(trace.ContextWithSpanContext(t.Context(), sc), "req-1")
+	got := make(chan context.Context, 1)
+	w.do(caller, 5, func(c context.Context) { got <- c })
+	c := <-got
+	if !trace.SpanContextFromContext(c).Equal(sc) {
+		t.Errorf("the queued write ran with span context %v, want the caller's %v", trace.SpanContextFromContext(c), sc)
+	}
+	if id := telemetry.RequestID(c); id != "req-1" {
+		t.Errorf("the queued write ran with request id %q, want the caller's req-1", id)
 	}
 }
