@@ -109,7 +109,11 @@ func (s *Service) streamText(c echo.Context, rec database.Record, th *textHeader
 
 	if rng == "" && acceptsGzip(req.Header.Get(echo.HeaderAcceptEncoding)) {
 		h["Etag"] = th.etagGzip
-		if match := req.Header.Get("If-None-Match"); match != "" && strings.Contains(match, th.etagGzip[0]) {
+		h["Last-Modified"] = []string{th.modTime.UTC().Format(http.TimeFormat)}
+		switch preconditions(req.Header, th.etagGzip[0], th.modTime) {
+		case http.StatusPreconditionFailed:
+			return problem(http.StatusPreconditionFailed, "%s", statusDetail(http.StatusPreconditionFailed))
+		case http.StatusNotModified:
 			resp.WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -298,3 +302,55 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 
 // writerOnly hides ReadFrom, so io.Copy does not come back to it.
 type writerOnly struct{ io.Writer }
+
+// preconditions evaluates the conditional headers of a GET or HEAD of a representation whose
+// strong ETag is etag, in the order of RFC 9110 13.2.2, as http.ServeContent does for the
+// identity text (the gzipped one is not served by it): 412, 304, or 0 to serve it.
+func preconditions(h http.Header, etag string, modTime time.Time) int {
+	modTime = modTime.Truncate(time.Second) // HTTP dates have whole seconds
+	if im := h.Values("If-Match"); len(im) > 0 {
+		if !etagListMatches(strings.Join(im, ","), etag, false) {
+			return http.StatusPreconditionFailed
+		}
+	} else if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil && modTime.After(t) {
+		return http.StatusPreconditionFailed
+	}
+	if inm := h.Values("If-None-Match"); len(inm) > 0 {
+		if etagListMatches(strings.Join(inm, ","), etag, true) {
+			return http.StatusNotModified
+		}
+	} else if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil && !modTime.After(t) {
+		return http.StatusNotModified
+	}
+	return 0
+}
+
+// etagListMatches reports whether list (`*` or entity-tags separated by commas) names etag,
+// a strong entity-tag; weak compares as RFC 9110 8.8.3.2 says, ignoring a W/ prefix.
+func etagListMatches(list, etag string, weak bool) bool {
+	for {
+		list = strings.TrimLeft(list, " \t,")
+		if list == "" {
+			return false
+		}
+		if list[0] == '*' {
+			return true
+		}
+		isWeak := strings.HasPrefix(list, "W/")
+		if isWeak {
+			list = list[2:]
+		}
+		if len(list) < 2 || list[0] != '"' {
+			return false // not an entity-tag: nothing after it can be read either
+		}
+		end := strings.IndexByte(list[1:], '"')
+		if end < 0 {
+			return false
+		}
+		tag := list[:end+2]
+		list = list[end+2:]
+		if tag == etag && (weak || !isWeak) {
+			return true
+		}
+	}
+}

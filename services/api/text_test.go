@@ -107,3 +107,57 @@ func TestRowDigitsFromMemory(t *testing.T) {
 		}
 	})
 }
+
+// A gzipped download answers the conditional headers as the identity one does (RFC 9110
+// 13.2.2, which http.ServeContent follows): If-Match and If-Unmodified-Since that fail are a
+// 412, If-None-Match (`*`, weak or in a list) and If-Modified-Since that hold are a 304.
+// Go's client and browsers ask for gzip by default, so these are the answers most clients get.
+func TestGzipHonoursPreconditions(t *testing.T) {
+	f := newFixture(t)
+	text := f.done(25)
+	sum := sha256.Sum256([]byte(text))
+	gz := `"` + hex.EncodeToString(sum[:]) + `-gzip"`
+	const target = "/api/v1/factorial/25?format=text"
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for _, tt := range []struct {
+		name   string
+		header []string
+		status int
+	}{
+		{"If-Match another", []string{"If-Match", `"nope"`}, http.StatusPreconditionFailed},
+		{"If-Match it", []string{"If-Match", gz}, http.StatusOK},
+		{"If-Match it in a list", []string{"If-Match", `"nope", ` + gz}, http.StatusOK},
+		{"If-Match weak", []string{"If-Match", "W/" + gz}, http.StatusPreconditionFailed},
+		{"If-Match *", []string{"If-Match", "*"}, http.StatusOK},
+		{"If-Unmodified-Since before", []string{"If-Unmodified-Since", past}, http.StatusPreconditionFailed},
+		{"If-Unmodified-Since after", []string{"If-Unmodified-Since", future}, http.StatusOK},
+		{"If-None-Match it", []string{"If-None-Match", gz}, http.StatusNotModified},
+		{"If-None-Match weak", []string{"If-None-Match", "W/" + gz}, http.StatusNotModified},
+		{"If-None-Match *", []string{"If-None-Match", "*"}, http.StatusNotModified},
+		{"If-None-Match another", []string{"If-None-Match", `"nope"`}, http.StatusOK},
+		{"If-None-Match the identity's", []string{"If-None-Match", `"` + hex.EncodeToString(sum[:]) + `"`}, http.StatusOK},
+		{"If-Modified-Since after", []string{"If-Modified-Since", future}, http.StatusNotModified},
+		{"If-Modified-Since before", []string{"If-Modified-Since", past}, http.StatusOK},
+		{"If-None-Match wins over If-Modified-Since", []string{"If-None-Match", `"nope"`, "If-Modified-Since", future}, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(http.MethodGet, target, "", append([]string{"Accept-Encoding", "gzip"}, tt.header...)...)
+			if r.status != tt.status {
+				t.Fatalf("got %d, want %d: %.200s", r.status, tt.status, r.body)
+			}
+			switch r.status {
+			case http.StatusPreconditionFailed:
+				problemOf(t, r, http.StatusPreconditionFailed)
+			case http.StatusNotModified:
+				if r.body != "" || r.header.Get("Etag") != gz {
+					t.Fatalf("304 with %d bytes, ETag %q", len(r.body), r.header.Get("Etag"))
+				}
+			case http.StatusOK:
+				if r.header.Get("Content-Encoding") != "gzip" || r.header.Get("Etag") != gz {
+					t.Fatalf("200 with Content-Encoding %q, ETag %q", r.header.Get("Content-Encoding"), r.header.Get("Etag"))
+				}
+			}
+		})
+	}
+}
