@@ -391,6 +391,11 @@ func TestTextDownload(t *testing.T) {
 	if part.status != http.StatusPartialContent || string(part.body) != digits[10:20] {
 		t.Errorf("Range: %d %q, want %q", part.status, part.body, digits[10:20])
 	}
+	// Several ranges are a multipart/byteranges body, which the document must list.
+	multi := s.get("/api/v1/factorial/1000?format=text", "Range", "bytes=0-1,10-19")
+	if multi.status != http.StatusPartialContent || !strings.HasPrefix(multi.header.Get("Content-Type"), "multipart/byteranges;") {
+		t.Errorf("two ranges: %d %q", multi.status, multi.header.Get("Content-Type"))
+	}
 	gz := s.get("/api/v1/factorial/1000?format=text", "Accept-Encoding", "gzip")
 	if gz.header.Get("Content-Encoding") != "gzip" {
 		t.Fatalf("no gzip: %v", gz.header)
