@@ -72,7 +72,7 @@ func (s *Service) streamEvents(c echo.Context) error {
 	var sent uint64 // the last sequence sent
 	if resume {
 		sent = after
-		s.replay(ctx, &buf, &sent)
+		s.replay(ctx, &buf, &sent, last)
 	} else if last > 0 {
 		// An id without an event: a browser that reconnects before any event says where it
 		// stood all the same.
@@ -111,8 +111,10 @@ func (s *Service) streamEvents(c echo.Context) error {
 }
 
 // replay writes to buf the events after *sent, read back from the stream, and moves *sent
-// past them; or a reset event when they cannot all be had.
-func (s *Service) replay(ctx context.Context, buf *bytes.Buffer, sent *uint64) {
+// past them; or a reset event when they cannot all be had, with last (the sequence of the
+// last change before the subscription) as its id, so a client that reconnects resumes from
+// there instead of asking for what cannot be had again.
+func (s *Service) replay(ctx context.Context, buf *bytes.Buffer, sent *uint64, last uint64) {
 	rctx, cancel := context.WithTimeout(ctx, sseReplayTimeout)
 	defer cancel()
 	start := buf.Len()
@@ -128,8 +130,11 @@ func (s *Service) replay(ctx context.Context, buf *bytes.Buffer, sent *uint64) {
 			s.log.WarnContext(ctx, "replaying the events missed; the client is told to reset", "after", after, "err", err)
 		}
 		buf.Truncate(start)
+		if last > 0 {
+			buf.WriteString("id: " + strconv.FormatUint(last, 10) + "\n")
+		}
 		buf.WriteString("event: reset\ndata: {}\n\n")
-		*sent = 0 // nothing replayed: every live event is new to the client
+		*sent = last // nothing replayed: every live event (each after last) is new to the client
 	}
 }
 
