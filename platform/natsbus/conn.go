@@ -2,8 +2,10 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,15 +16,35 @@ import (
 type Dialer func(name string) (*nats.Conn, error)
 
 // NewDialer dials the servers in url (NATS_URL, comma-separated), with extra options such as
-// those of Credentials. Errors show url with its passwords redacted.
+// those of Credentials. When no server answers (refused, unreachable, not resolved yet: NATS
+// is down or not started), the connection is returned all the same and connects in the
+// background, as after a disconnect, so that a service starts while NATS is down and reports
+// not ready until it is up. What a server refuses (credentials, TLS) is an error at once.
+// Errors show url with its passwords redacted.
 func NewDialer(url string, log *slog.Logger, opts ...nats.Option) Dialer {
 	return func(name string) (*nats.Conn, error) {
-		nc, err := nats.Connect(url, append(connOptions(name, log), opts...)...)
+		opts := append(connOptions(name, log), opts...)
+		nc, err := nats.Connect(url, opts...)
+		if unanswered(err) {
+			log.Warn("NATS does not answer: connecting in the background", "conn", name, "url", Redact(url), "err", err)
+			nc, err = nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true),
+				nats.ConnectHandler(func(nc *nats.Conn) {
+					log.Info("NATS connected", "conn", name, "url", nc.ConnectedUrlRedacted())
+				}))...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("connect to NATS_URL %s: %w", Redact(url), err)
 		}
 		return nc, nil
 	}
+}
+
+// unanswered tells the errors of a connect that no server answered: refused (nats.Connect
+// reports ErrNoServers), or a dial that failed (unreachable, timed out, a name not resolved
+// yet), from those of a server that answered and refused (credentials, TLS).
+func unanswered(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, nats.ErrNoServers) || (errors.As(err, &op) && op.Op == "dial")
 }
 
 // connOptions reconnect forever, so a NATS restart never needs a service restart.

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -331,23 +330,6 @@ func TestRedact(t *testing.T) {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-// A password in NATS_URL never shows in the error of a failed connection.
-func TestDialerErrorRedactsThePassword(t *testing.T) {
-	t.Parallel()
-	url := "nats://bob:s3cret@" + freeAddr(t)
-	nc, err := NewDialer(url, testLogger(t))("dead")
-	if err == nil {
-		nc.Close()
-		t.Fatal("connected to nothing")
-	}
-	if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "bob:xxxxx@") {
-		t.Errorf("error %q", err)
-	}
-	if !errors.Is(err, nats.ErrNoServers) {
-		t.Errorf("error %v lost its cause", err)
 	}
 }
 
