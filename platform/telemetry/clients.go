@@ -3,6 +3,8 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/aws/smithy-go"
 	smithytracing "github.com/aws/smithy-go/tracing"
@@ -27,7 +29,23 @@ func InstrumentDB(db *bun.DB, name string) *bun.DB {
 	if !Active() {
 		return db
 	}
-	return db.WithQueryHook(bunotel.NewQueryHook(bunotel.WithDBName(name)))
+	return db.WithQueryHook(bunotel.NewQueryHook(bunotel.WithDBName(name),
+		bunotel.WithSpanNameQueryGen(func(e *bun.QueryEvent) string { return statementVerb(e.Query) })))
+}
+
+// statementVerb is the first word of a statement, upper-cased (SELECT, INSERT, UPDATE, WITH,
+// …): the name of its span. bunotel names the spans of raw statements, which are most of the
+// service's, SELECT whatever they do.
+func statementVerb(query string) string {
+	query = strings.TrimLeftFunc(query, unicode.IsSpace)
+	end := strings.IndexFunc(query, func(r rune) bool { return unicode.IsSpace(r) || r == '(' })
+	if end < 0 {
+		end = len(query)
+	}
+	if end == 0 {
+		return "query"
+	}
+	return strings.ToUpper(query[:end])
 }
 
 // InstrumentRedis adds a span to every command of client.
