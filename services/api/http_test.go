@@ -454,6 +454,8 @@ func TestRangesAreBounded(t *testing.T) {
 		{"the same twice", "bytes=5-9,5-9", http.StatusRequestedRangeNotSatisfiable},
 		{"a suffix over a range", "bytes=600-609,-20", http.StatusRequestedRangeNotSatisfiable},
 		{"beyond the end", "bytes=1000-", http.StatusRequestedRangeNotSatisfiable},
+		{"an empty suffix", "bytes=-0", http.StatusRequestedRangeNotSatisfiable}, // not a 206 of "bytes 615-614/615"
+		{"an empty suffix among others", "bytes=0-4,-00", http.StatusRequestedRangeNotSatisfiable},
 		{"another unit is ignored", "items=0-5", http.StatusOK},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

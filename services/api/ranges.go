@@ -25,8 +25,8 @@ func byteRange(req *http.Request) string {
 	return rng
 }
 
-// checkRanges refuses, with a 416 problem, a Range header of more than maxRanges ranges or
-// of ranges that overlap, on a representation of size bytes. Anything else (no Range, one
+// checkRanges refuses, with a 416 problem, a Range header of more than maxRanges ranges, of
+// ranges that overlap or of an empty suffix ("-0"), on a representation of size bytes. Anything else (no Range, one
 // that does not parse, ranges that are unsatisfiable) is left to http.ServeContent.
 func checkRanges(header string, size int64) *Problem {
 	spec, ok := strings.CutPrefix(header, "bytes=")
@@ -54,6 +54,11 @@ func checkRanges(header string, size int64) *Problem {
 			n, err := strconv.ParseInt(last, 10, 64)
 			if err != nil || n < 0 {
 				return nil
+			}
+			if n == 0 {
+				// Unsatisfiable (RFC 9110, section 14.1.1), where http.ServeContent would
+				// answer 206 with an empty part and a Content-Range of "bytes size-(size-1)/size".
+				return rangeProblem(size, "a suffix of 0 bytes selects nothing")
 			}
 			s = span{max(size-n, 0), size}
 		default:
