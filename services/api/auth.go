@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -134,7 +135,9 @@ func withClient(ctx context.Context, id string) context.Context {
 }
 
 // clientID is who r comes from: what the middleware put in its context (withClient), or else
-// its remote address (the host, without the port).
+// its remote address (the host, without the port): an IPv4 address, or an IPv6 address's
+// /64. A site or a home is given a /64 at the least, so one address a client would let its
+// holder pass the rate limit and the per-client cap with 2^64 addresses.
 func clientID(r *http.Request) string {
 	if id, ok := r.Context().Value(clientKey{}).(string); ok && id != "" {
 		return id
@@ -143,5 +146,13 @@ func clientID(r *http.Request) string {
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if addr = addr.Unmap(); addr.Is4() {
+		return addr.String()
+	}
+	prefix, _ := addr.WithZone("").Prefix(64)
+	return prefix.String()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,5 +212,32 @@ func TestRateLimitIsOnByDefault(t *testing.T) {
 	}
 	if err := config.Load([]string{"RATE_LIMIT_RPS=-1"}, &cfg); err == nil || !strings.Contains(err.Error(), "RATE_LIMIT_RPS") {
 		t.Fatalf("RATE_LIMIT_RPS=-1: %v", err)
+	}
+}
+
+// An IPv6 client is its /64, the least a site or a home is given: one address a request
+// would let whoever holds a /64 (2^64 addresses) pass the rate limit and the per-client cap
+// of large requests, and push every other client's bucket out of the limiter.
+func TestIPv6ClientIsItsPrefix(t *testing.T) {
+	id := func(remote string) string {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/factorial", nil)
+		r.RemoteAddr = remote
+		return clientID(r)
+	}
+	if a, b := id("[2001:db8:1:2:aaaa::1]:5000"), id("[2001:db8:1:2:bbbb:cccc:dddd:9]:6000"); a != b {
+		t.Errorf("two addresses of one /64 are two clients: %q, %q", a, b)
+	}
+	if a, b := id("[2001:db8:1:2::1]:5000"), id("[2001:db8:1:3::1]:5000"); a == b {
+		t.Errorf("two /64s are one client: %q", a)
+	}
+	for remote, want := range map[string]string{
+		"192.0.2.1:5000":          "192.0.2.1",
+		"[::ffff:192.0.2.1]:5000": "192.0.2.1",
+		"[2001:db8:1:2::1]:5000":  "2001:db8:1:2::/64",
+		"pipe":                    "pipe",
+	} {
+		if got := id(remote); got != want {
+			t.Errorf("client of %q: %q, want %q", remote, got, want)
+		}
 	}
 }
