@@ -64,6 +64,13 @@ func startCalculator(t *testing.T, cfg calculator.Config, engine calculator.Engi
 // startCalculatorWith starts a calculator whose repository wrap makes of the rig's.
 func startCalculatorWith(t *testing.T, cfg calculator.Config, engine calculator.Engine, wrap func(*countingRecords) calculatorRecords) *rig {
 	t.Helper()
+	return startCalculatorOver(t, cfg, engine, wrap, func(s *objectstore.Memory) calculator.ResultStore { return s })
+}
+
+// startCalculatorOver starts a calculator whose repository wrap makes of the rig's, and whose
+// store wrapStore makes of the rig's memory store.
+func startCalculatorOver(t *testing.T, cfg calculator.Config, engine calculator.Engine, wrap func(*countingRecords) calculatorRecords, wrapStore func(*objectstore.Memory) calculator.ResultStore) *rig {
+	t.Helper()
 	ns, err := server.NewServer(&server.Options{Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +93,7 @@ func startCalculatorWith(t *testing.T, cfg calculator.Config, engine calculator.
 	ctx, cancel := context.WithCancel(context.Background())
 	r.counts = &countingRecords{Factorials: r.records}
 	r.svc, err = calculator.New(ctx, cfg, calculator.Deps{
-		Log: log, Dial: r.dial, Records: wrap(r.counts), Store: r.store, Engine: engine,
+		Log: log, Dial: r.dial, Records: wrap(r.counts), Store: wrapStore(r.store), Engine: engine,
 		Registry: r.reg, WorkerID: "live",
 	})
 	if err != nil {

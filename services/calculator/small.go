@@ -351,7 +351,7 @@ func (w *worker) computeSmall(ctx context.Context, n int64) (database.Result, er
 	}
 	key := ResultKey(n)
 	if _, err := w.store.Put(ctx, key, bytes.NewReader(text)); err != nil {
-		return database.Result{}, failedAt(stepStore, fmt.Errorf("store %s: %w", key, err))
+		return database.Result{}, storeFailed(stepStore, fmt.Errorf("store %s: %w", key, err))
 	}
 	if err := w.verifyStored(ctx, key, checksum); err != nil {
 		return database.Result{}, err

@@ -283,6 +283,21 @@ func recordFailed(err error) error {
 	return failedAt(stepRecord, err)
 }
 
+// errStorageUnavailable marks an attempt that failed because the object store did not answer
+// (objectstore.Unavailable: down, restarting, cut off, overloaded): like a database that does
+// not answer, not a failed attempt, or a restart of S3 would fail every request whose digits
+// it was to store, for good, after CALCULATOR_MAX_ATTEMPTS tries a few seconds apart.
+var errStorageUnavailable = errors.New("the object store did not answer")
+
+// storeFailed is the failure of a step that writes or reads the object store: uncounted when
+// the store did not answer, a failed attempt otherwise (access denied, a wrong checksum...).
+func storeFailed(step string, err error) error {
+	if objectstore.Unavailable(err) {
+		return fmt.Errorf("%w: %w", errStorageUnavailable, failedAt(step, err))
+	}
+	return failedAt(step, err)
+}
+
 // giveBack releases a claim whose computation did not finish, so another replica (or this
 // one) can take the number at once, and has the message delivered again: after the retry
 // delay for a failure, at once for a shutdown. Neither a shutdown nor a database that did not
@@ -291,8 +306,8 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	reason := publicReason(err)
-	if ctx.Err() != nil || errors.Is(err, errDatabaseUnavailable) {
-		reason = "" // shut down, or the database is away: not failed
+	if ctx.Err() != nil || errors.Is(err, errDatabaseUnavailable) || errors.Is(err, errStorageUnavailable) {
+		reason = "" // shut down, or the database or the store is away: not failed
 	}
 	if rerr := w.records.Release(rctx, req.n, req.claim, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 		log.Warn("release claim", "err", rerr)
@@ -316,6 +331,10 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 		_ = req.msg.NakWithDelay(time.Second)
 	case errors.Is(err, errDatabaseUnavailable):
 		log.Warn("the database did not answer; not counted as an attempt, it will be tried again", "err", err)
+		w.metrics.outcome(req.lane, "retry")
+		_ = req.msg.NakWithDelay(w.retryDelay)
+	case errors.Is(err, errStorageUnavailable):
+		log.Warn("the object store did not answer; not counted as an attempt, it will be tried again", "err", err)
 		w.metrics.outcome(req.lane, "retry")
 		_ = req.msg.NakWithDelay(w.retryDelay)
 	default:
@@ -471,7 +490,7 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 		return database.Result{}, failedAt(stepCompute, fmt.Errorf("engine: %w", er.err))
 	}
 	if putErr != nil {
-		return database.Result{}, failedAt(stepStore, fmt.Errorf("store %s: %w", key, putErr))
+		return database.Result{}, storeFailed(stepStore, fmt.Errorf("store %s: %w", key, putErr))
 	}
 	elapsed := time.Since(start)
 
@@ -548,12 +567,12 @@ func (w *worker) publishProgress(ctx context.Context, n int64, p float64, at tim
 func (w *worker) verifyStored(ctx context.Context, key, checksum string) error {
 	r, err := w.store.Open(ctx, key)
 	if err != nil {
-		return failedAt(stepVerify, fmt.Errorf("verify %s: %w", key, err))
+		return storeFailed(stepVerify, fmt.Errorf("verify %s: %w", key, err))
 	}
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
-		return failedAt(stepVerify, fmt.Errorf("verify %s: %w", key, err))
+		return storeFailed(stepVerify, fmt.Errorf("verify %s: %w", key, err))
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != checksum {
 		return failedAt("the stored digits differ from those written", fmt.Errorf("verify %s: stored checksum %s, wrote %s", key, got, checksum))
