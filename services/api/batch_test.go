@@ -191,8 +191,8 @@ func TestClientID(t *testing.T) {
 		t.Errorf("clientID = %q, want the remote host", got)
 	}
 	r.RemoteAddr = "[2001:db8::1]:443"
-	if got := clientID(r); got != "2001:db8::1" {
-		t.Errorf("clientID = %q, want the remote IPv6 host", got)
+	if got := clientID(r); got != "2001:db8::/64" {
+		t.Errorf("clientID = %q, want the remote IPv6 host's /64", got)
 	}
 	r = r.WithContext(withClient(r.Context(), "key:ops"))
 	if got := clientID(r); got != "key:ops" {
