@@ -57,9 +57,15 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // bounded gives every request a deadline to send its body in, and its response one to be
-// written in (see the constants).
+// written in (see the constants). A request in chunks has its connection closed after its
+// answer: net/http drops a Content-Length sent beside Transfer-Encoding without a word and
+// keeps the connection, where RFC 9112 (section 6.1) has it closed, so that what a proxy
+// framed by the Content-Length cannot be read here as a request of its own (smuggling).
 func bounded(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
 		rc := http.NewResponseController(w)
 		now := time.Now()
 		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
