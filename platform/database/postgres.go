@@ -35,7 +35,7 @@ func openPostgres(ctx context.Context, raw string) (*bun.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL %s: %w", redact(raw), err)
 	}
-	sqldb := sql.OpenDB(connector)
+	sqldb := sql.OpenDB(safeConnector{connector}) // see safeConnector
 	sqldb.SetMaxOpenConns(maxConns)
 	sqldb.SetMaxIdleConns(maxConns)
 	sqldb.SetConnMaxIdleTime(pgMaxIdleTime)
