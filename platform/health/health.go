@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -57,9 +58,21 @@ func Mount(e *echo.Echo, reg *prometheus.Registry, log *slog.Logger, checks ...C
 	e.Match(get, "/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 		defer cancel()
+		// The checks run at once, each with the whole budget: one after another, a dependency
+		// that does not answer used it up, and the checks after it said "timed out" too.
+		errs := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, ch := range checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = ch.Ping(ctx)
+			}()
+		}
+		wg.Wait()
 		status, code := map[string]string{}, http.StatusOK
-		for _, ch := range checks {
-			if err := ch.Ping(ctx); err != nil {
+		for i, ch := range checks {
+			if err := errs[i]; err != nil {
 				status[ch.Name], code = shown(err), http.StatusServiceUnavailable
 				log.Warn("not ready", "check", ch.Name, "err", err)
 				continue

@@ -63,3 +63,26 @@ func TestReadyzShowsReasonsNotErrors(t *testing.T) {
 		t.Errorf("HEAD /healthz: %d", head.Code)
 	}
 }
+
+// A dependency that does not answer takes its own time, not the others': with the database
+// black-holed, /readyz said the object store "timed out" too, because the checks ran one after
+// another on one budget and the database's used it up.
+func TestReadyzBlamesOnlyWhatDoesNotAnswer(t *testing.T) {
+	e := echo.New()
+	health.Mount(e, health.NewRegistry(), slog.New(slog.DiscardHandler),
+		health.Check{Name: "database", Ping: func(ctx context.Context) error {
+			<-ctx.Done() // black-holed
+			return ctx.Err()
+		}},
+		health.Check{Name: "storage", Ping: func(ctx context.Context) error { return ctx.Err() }},
+	)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var got map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || got["database"] != "timed out" || got["storage"] != "ok" {
+		t.Fatalf("%d %v, want 503 with the database timed out and the storage ok", rec.Code, got)
+	}
+}
