@@ -60,10 +60,14 @@ func numberHint(maxNumber int64) string {
 // application/json (charset, if given, UTF-8), at most maxBodyBytes, one JSON object with
 // the one member "number".
 func readNumberRequest(r *http.Request, maxNumber int64) (int64, error) {
+	if ct := r.Header.Values("Content-Type"); len(ct) > 1 {
+		return 0, problem(http.StatusUnsupportedMediaType, "Content-Type is given %d times: send it once; %s", len(ct), numberHint(maxNumber))
+	}
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != "" {
 		return 0, problem(http.StatusUnsupportedMediaType, "%s; %s", err, numberHint(maxNumber))
 	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+	// Content-Encoding on several lines is one list (RFC 9110, section 5.3): read it whole.
+	if ce := strings.Join(r.Header.Values("Content-Encoding"), ", "); ce != "" && !strings.EqualFold(ce, "identity") {
 		// Read as it is, a compressed body would be refused as malformed JSON, or worse, read.
 		return 0, problem(http.StatusUnsupportedMediaType,
 			"Content-Encoding %s is not supported: send the body uncompressed; %s", clip(ce), numberHint(maxNumber)).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -328,6 +329,28 @@ func TestAcceptsGzip(t *testing.T) {
 	} {
 		if got := acceptsGzip(header); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}
+
+// Content-Type is given once, and Content-Encoding is read whole: given on several lines, it
+// is one list (RFC 9110, section 5.3), where the first line alone would let "identity" and
+// then "gzip" pass as uncompressed.
+func TestBodyHeadersOnSeveralLines(t *testing.T) {
+	for _, tt := range []struct{ name, value string }{
+		{"Content-Type", "text/plain"},
+		{"Content-Type", "application/json"},
+		{"Content-Encoding", "gzip"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/factorial", strings.NewReader(`{"number": 5}`))
+		r.Header.Set("Content-Type", "application/json")
+		if tt.name == "Content-Encoding" {
+			r.Header.Set("Content-Encoding", "identity")
+		}
+		r.Header.Add(tt.name, tt.value)
+		var p *Problem
+		if _, err := readNumberRequest(r, testMax); !errors.As(err, &p) || p.Status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s given again as %q: %v, want a 415", tt.name, tt.value, err)
 		}
 	}
 }
