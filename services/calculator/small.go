@@ -66,6 +66,7 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
 		w.log.Warn("claim a batch", "count", len(ns), "err", err)
+		w.releaseAbandoned(ctx, ns, claim, err)
 		for _, r := range reqs {
 			w.metrics.outcome(r.lane, "retry")
 			_ = r.msg.NakWithDelay(w.retryDelay)

@@ -220,6 +220,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 	if err != nil {
 		// The database is down or slow: try again later; never mark anything failed for it.
 		log.Warn("claim", "err", err)
+		w.releaseAbandoned(ctx, []int64{n}, req.claim, err)
 		w.metrics.outcome(lane, "retry")
 		_ = m.NakWithDelay(w.retryDelay)
 		return
@@ -266,6 +267,27 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 	log.Info("computed", "digits", res.Digits, "compute_ms", res.ComputeMS)
 	w.announce(ctx, rec, log)
 	_ = m.Ack()
+}
+
+// releaseAbandoned gives back, uncounted, what a claim whose answer was lost may have
+// claimed all the same: a claim cut short by a shutdown or its deadline can still be carried
+// out by PostgreSQL, and would leave the numbers computing under a claim no one holds until
+// the lease runs out, then computed in an attempt more. Release matches the claim's own id,
+// so a claim that was not carried out releases nothing. Bounded as a whole: with the
+// database away it gives up, and the lease does the rest.
+func (w *worker) releaseAbandoned(ctx context.Context, ns []int64, claim string, err error) {
+	if !errors.Is(err, context.Canceled) && !database.Unavailable(err) {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	for _, n := range ns {
+		rerr := w.records.Release(rctx, n, claim, "", w.now())
+		if rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
+			w.log.Warn("release an abandoned claim; the lease will", "number", n, "err", rerr)
+			return
+		}
+	}
 }
 
 // errDatabaseUnavailable marks a result that could not be recorded because the database did
