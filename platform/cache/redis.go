@@ -65,6 +65,10 @@ func OpenRedis(rawURL, prefix string) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: REDIS_URL %s is not a valid redis:// URL: %w", redact(rawURL), err)
 	}
+	// One dial per attempt: go-redis dials 5 times 100 ms apart by default, so every lookup
+	// of a Redis that refuses connections waited 500 ms (every request of the API, for a
+	// cache of copies). The pool still dials again on the next command.
+	opts.DialerRetries = 1
 	client := redis.NewClient(opts)
 	if err := telemetry.InstrumentRedis(client); err != nil { // a span per command while tracing is on
 		_ = client.Close()

@@ -250,3 +250,30 @@ func (c slowConn) Read(p []byte) (int, error) {
 	time.Sleep(c.delay)
 	return c.Conn.Read(p)
 }
+
+// A Redis that refuses connections (down, restarting) costs a lookup no more than the refusal:
+// with go-redis's defaults each lookup dialled five times 100 ms apart, and live, with Redis
+// killed, every GET and POST of the API took 500 ms more and its throughput fell by two
+// thirds, for a cache that holds copies only.
+func TestRedisDownFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there: connections are refused
+	c, err := cache.OpenRedis("redis://"+addr+"/0", testPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		start := time.Now()
+		if _, err := c.Get(t.Context(), "k"); err == nil {
+			t.Fatal("Get succeeded with Redis down")
+		}
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Fatalf("lookup %d with Redis refusing connections took %v, want the refusal at once", i+1, d)
+		}
+	}
+}
