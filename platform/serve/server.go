@@ -57,13 +57,14 @@ func NewServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // bounded gives every request a deadline to send its body in, and its response one to be
-// written in (see the constants). A request in chunks has its connection closed after its
-// answer: net/http drops a Content-Length sent beside Transfer-Encoding without a word and
-// keeps the connection, where RFC 9112 (section 6.1) has it closed, so that what a proxy
-// framed by the Content-Length cannot be read here as a request of its own (smuggling).
+// written in (see the constants). A request in chunks, or of HTTP/1.0, has its connection
+// closed after its answer: net/http drops a Content-Length sent beside Transfer-Encoding, and
+// in HTTP/1.0 drops Transfer-Encoding itself, without a word, and keeps the connection, where
+// RFC 9112 (section 6.1) has it closed, so that what a proxy framed otherwise cannot be read
+// here as a request of its own (smuggling). Clients of HTTP/1.0 rarely keep connections.
 func bounded(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.TransferEncoding) > 0 {
+		if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) {
 			w.Header().Set("Connection", "close")
 		}
 		rc := http.NewResponseController(w)

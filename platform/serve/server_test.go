@@ -241,26 +241,33 @@ func TestNoWriteDeadlineAtTheNextWrite(t *testing.T) {
 	}
 }
 
-// A request in chunks has its connection closed after its answer. Go's server drops a
-// Content-Length sent beside Transfer-Encoding and keeps the connection; behind a proxy that
-// framed the request by its Content-Length, the rest would be read as a request the proxy
-// never saw (request smuggling). RFC 9112, section 6.1: close the connection after it.
+// A request in chunks, or of HTTP/1.0, has its connection closed after its answer. Go's
+// server drops a Content-Length sent beside Transfer-Encoding, and ignores Transfer-Encoding
+// in HTTP/1.0, and keeps the connection either way; behind a proxy that framed the request
+// otherwise, the rest would be read as a request the proxy never saw (request smuggling).
+// RFC 9112, section 6.1: close the connection after such a request.
 func TestChunkedRequestClosesItsConnection(t *testing.T) {
 	t.Parallel()
 	addr := start(t, ok, 10)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+
-		"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
-	got, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("the connection was not closed after the answer: %v (read %q)", err, got)
-	}
-	if n := strings.Count(string(got), "HTTP/1.1 "); n != 1 {
-		t.Fatalf("%d answers, want 1 (the second request must not be read):\n%s", n, got)
+	for name, req := range map[string]string{
+		"Content-Length beside chunked": "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HTTP/1.0 in chunks": "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"GET /smuggled HTTP/1.0\r\nHost: x\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, req)
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("%s: the connection was not closed after the answer: %v (read %q)", name, err, got)
+		}
+		if n := strings.Count(string(got), " 200 OK"); n != 1 {
+			t.Fatalf("%s: %d answers, want 1 (the second request must not be read):\n%s", name, n, got)
+		}
 	}
 }
