@@ -2,6 +2,7 @@ package calculator_test
 
 import (
 	"context"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,15 @@ import (
 type abandonedClaims struct {
 	*countingRecords
 	small, large atomic.Bool
+	releases     atomic.Int32
+}
+
+// Release fails the first time as a pooled connection that died in the blip would.
+func (a *abandonedClaims) Release(ctx context.Context, n int64, worker, reason string, now time.Time) error {
+	if a.releases.Add(1) == 1 {
+		return io.EOF
+	}
+	return a.countingRecords.Release(ctx, n, worker, reason, now)
 }
 
 func (a *abandonedClaims) ClaimBatch(ctx context.Context, ns []int64, worker string, now, staleBefore time.Time) ([]database.Record, error) {
@@ -35,7 +45,8 @@ func (a *abandonedClaims) Claim(ctx context.Context, n int64, worker string, now
 }
 
 // A claim whose answer was lost (a shutdown cancelled it, or its deadline passed) but which
-// PostgreSQL carried out is released at once, uncounted: the number is not left computing
+// PostgreSQL carried out is released at once, uncounted (tried again if the first release
+// meets a connection that died): the number is not left computing
 // under a claim no one holds until the lease runs out, then computed in a second attempt.
 // Seen live: a request claimed as its calculator was stopped waited 12 s and was done after
 // 2 attempts.

@@ -282,7 +282,12 @@ func (w *worker) releaseAbandoned(ctx context.Context, ns []int64, claim string,
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	for _, n := range ns {
+		// Tried twice: after a blip, the first try may get a pooled connection that died
+		// with it (seen live: EOF, then the lease and an attempt more).
 		rerr := w.records.Release(rctx, n, claim, "", w.now())
+		if rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) && rctx.Err() == nil {
+			rerr = w.records.Release(rctx, n, claim, "", w.now())
+		}
 		if rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
 			w.log.Warn("release an abandoned claim; the lease will", "number", n, "err", rerr)
 			return
