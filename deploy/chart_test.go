@@ -355,12 +355,16 @@ func (r *rendered) checkWorkloads(t *testing.T, reads map[string]programVars) {
 			t.Errorf("%s: service account %q is not rendered", what, pod.ServiceAccountName)
 		}
 
-		// Probes: /healthz for start-up and liveness, /readyz for readiness, on a port it serves.
+		// Probes: /healthz for start-up and liveness, on a port it serves; for readiness, the
+		// calculator's /readyz, and the api's /healthz: a dependency that is down is down for
+		// every api pod, and /readyz would take them all out of the Service, turning the fast
+		// 503 with Retry-After and the cached reads into refused connections.
 		ports := map[string]int32{}
 		for _, p := range c.Ports {
 			ports[p.Name] = p.ContainerPort
 		}
-		for probe, want := range map[string]*corev1.Probe{"/healthz startup": c.StartupProbe, "/healthz liveness": c.LivenessProbe, "/readyz readiness": c.ReadinessProbe} {
+		ready := map[string]string{"api": "/healthz readiness", "calculator": "/readyz readiness"}[component]
+		for probe, want := range map[string]*corev1.Probe{"/healthz startup": c.StartupProbe, "/healthz liveness": c.LivenessProbe, ready: c.ReadinessProbe} {
 			path, _, _ := strings.Cut(probe, " ")
 			switch {
 			case want == nil || want.HTTPGet == nil:

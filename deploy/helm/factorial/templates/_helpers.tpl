@@ -129,7 +129,8 @@ envFrom:
 {{- end }}
 {{- end }}
 
-{{/* The probes of a program serving /healthz and /readyz on the port named http. */}}
+{{/* The probes of a program serving /healthz and /readyz on the port named http; the
+argument is the readiness probe's path. */}}
 {{- define "factorial.probes" -}}
 startupProbe:
   httpGet: {path: /healthz, port: http}
@@ -141,7 +142,7 @@ livenessProbe:
   timeoutSeconds: 3
   failureThreshold: 3
 readinessProbe:
-  httpGet: {path: /readyz, port: http}
+  httpGet: {path: {{ . }}, port: http}
   periodSeconds: 5
   timeoutSeconds: 4
   failureThreshold: 2
