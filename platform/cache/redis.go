@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,10 +26,35 @@ var _ Cache = (*Redis)(nil)
 // and writes it once per result; a round trip each was a fifth of its CPU in make
 // bench-load's tiny workload (system calls and wake-ups). A command that comes alone goes
 // at once. The commands of one caller keep their order: each returns once Redis answered it.
+//
+// A command that cannot reach Redis (a dial refused or timed out: Redis is down or
+// restarting) makes the cache answer every command at once with ErrSkipped for the next
+// second (downFor) instead of dialing again: for a cache of copies, each request would
+// otherwise pay go-redis's retries (up to cacheWait each, live: 200 to 300 ms a request).
+// A Ping that succeeds ends that second early.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
-	pipes  *batch.Group[*redisOp, redisResult]
+	client    redis.UniversalClient
+	prefix    string
+	pipes     *batch.Group[*redisOp, redisResult]
+	downUntil atomic.Int64 // Unix nanoseconds: until then Redis is not asked
+}
+
+// downFor is how long the cache skips Redis after a command could not reach it.
+const downFor = time.Second
+
+// ErrSkipped is the error of a command not sent: Redis could not be reached less than
+// downFor ago.
+var ErrSkipped = errors.New("redis unreachable a moment ago: not asked")
+
+// skipped tells whether Redis was unreachable less than downFor ago.
+func (r *Redis) skipped() bool { return time.Now().UnixNano() < r.downUntil.Load() }
+
+// noteDown starts downFor when err says Redis could not be reached.
+func (r *Redis) noteDown(err error) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		r.downUntil.Store(time.Now().Add(downFor).UnixNano())
+	}
 }
 
 // redisOp is a get (value == nil) or a set waiting for its pipeline.
@@ -119,11 +146,15 @@ func (r *Redis) do(ctx context.Context, op *redisOp) redisResult {
 	if err := ctx.Err(); err != nil {
 		return redisResult{err: err}
 	}
+	if r.skipped() {
+		return redisResult{err: ErrSkipped}
+	}
 	op.ctx = ctx
 	res, err := r.pipes.Do(ctx, op)
 	if err != nil {
 		return redisResult{err: err}
 	}
+	r.noteDown(res.err)
 	return res
 }
 
@@ -180,17 +211,24 @@ func (r *Redis) one(ctx context.Context, op *redisOp) redisResult {
 
 // Delete removes key.
 func (r *Redis) Delete(ctx context.Context, key string) error {
+	if r.skipped() {
+		return fmt.Errorf("cache: delete %q: %w", key, ErrSkipped)
+	}
 	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+		r.noteDown(err)
 		return fmt.Errorf("cache: delete %q: %w", key, err)
 	}
 	return nil
 }
 
-// Ping checks that Redis answers.
+// Ping checks that Redis answers, whether or not the commands skip it; an answer ends
+// their skipping.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.client.Ping(ctx).Err(); err != nil {
+		r.noteDown(err)
 		return fmt.Errorf("cache: ping redis: %w", err)
 	}
+	r.downUntil.Store(0)
 	return nil
 }
 

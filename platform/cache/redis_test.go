@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -275,5 +276,75 @@ func TestRedisDownFailsFast(t *testing.T) {
 		if d := time.Since(start); d > 400*time.Millisecond {
 			t.Fatalf("lookup %d with Redis refusing connections took %v, want less than one default dial cycle (500 ms)", i+1, d)
 		}
+	}
+}
+
+// switchDialer refuses connections while down is set, as a stopped Redis does, and counts
+// the dials; otherwise it dials addr.
+type switchDialer struct {
+	addr  string
+	down  atomic.Bool
+	dials atomic.Int64
+}
+
+func (d *switchDialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	d.dials.Add(1)
+	if d.down.Load() {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
+	}
+	return (&net.Dialer{}).DialContext(ctx, network, d.addr)
+}
+
+// After a command could not reach Redis, the cache skips it for a second: the commands meanwhile
+// fail at once without a dial (each paid go-redis's retries before, up to the API's 250 ms
+// wait); then it asks again, and a Ping that answers ends the second early.
+func TestRedisUnreachableIsSkippedForASecond(t *testing.T) {
+	mr, _ := newMiniredis(t)
+	d := &switchDialer{addr: mr.Addr()}
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr(), Dialer: d.dial, DialerRetries: 1})
+	t.Cleanup(func() { _ = client.Close() })
+	c := cache.NewRedis(client, testPrefix())
+	ctx := t.Context()
+
+	d.down.Store(true)
+	if _, err := c.Get(ctx, "k"); err == nil {
+		t.Fatal("Get succeeded with Redis down")
+	}
+	dials := d.dials.Load()
+	for range 50 {
+		if _, err := c.Get(ctx, "k"); !errors.Is(err, cache.ErrSkipped) {
+			t.Fatalf("Get within a second of the refusal: %v, want ErrSkipped", err)
+		}
+		if err := c.Set(ctx, "k", []byte("v"), time.Minute); !errors.Is(err, cache.ErrSkipped) {
+			t.Fatalf("Set within a second of the refusal: %v, want ErrSkipped", err)
+		}
+	}
+	if got := d.dials.Load(); got != dials {
+		t.Errorf("%d dials for 100 commands within the second, want none", got-dials)
+	}
+
+	d.down.Store(false) // back, but the cache does not know it yet
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, cache.ErrSkipped) {
+		t.Fatalf("Get right after Redis came back: %v, want ErrSkipped until the second is over", err)
+	}
+	time.Sleep(time.Second + 50*time.Millisecond)
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, cache.ErrMiss) {
+		t.Fatalf("Get a second later: %v, want a miss from Redis", err)
+	}
+
+	// A Ping that answers ends the second early (a new client: no pooled connection).
+	d.down.Store(true)
+	client2 := redis.NewClient(&redis.Options{Addr: mr.Addr(), Dialer: d.dial, DialerRetries: 1})
+	t.Cleanup(func() { _ = client2.Close() })
+	c = cache.NewRedis(client2, testPrefix())
+	if _, err := c.Get(ctx, "k"); err == nil {
+		t.Fatal("Get succeeded with Redis down")
+	}
+	d.down.Store(false)
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, cache.ErrMiss) {
+		t.Fatalf("Get after a Ping that answered: %v, want a miss from Redis", err)
 	}
 }
