@@ -545,7 +545,7 @@ func (s *stack) checkWorkShared(t *testing.T, count int) {
 			t.Errorf("calculator-%d computed nothing", i+1)
 		}
 		total += done
-		for _, outcome := range []string{"retry", "failed"} {
+		for _, outcome := range []string{"retry", "unavailable", "failed"} {
 			if v := deliveries(m, outcome); v != 0 {
 				t.Errorf("calculator-%d: %v deliveries with outcome %s, want none", i+1, v, outcome)
 			}

@@ -62,6 +62,7 @@ func TestDatabaseDownIsNotAFailedAttempt(t *testing.T) {
 			t.Fatalf("%d with the database down: %s after %d attempts, want pending", n, rec.Status, rec.Attempts)
 		}
 	}
+	checkUnavailableNotRetry(t, r)
 	down.up.Store(true)
 	for _, n := range ns {
 		if rec := waitStatus(t, r.records, n, database.StatusDone); rec.Attempts != 1 {
@@ -125,5 +126,21 @@ func TestDatabaseBlipWhileRecordingIsNotAFailedAttempt(t *testing.T) {
 				t.Errorf("%d statements recording results, want the failed one and another", got)
 			}
 		})
+	}
+}
+
+// checkUnavailableNotRetry: deliveries tried again because a dependency did not answer are
+// counted as unavailable, apart from attempts that failed (retry), in both lanes.
+func checkUnavailableNotRetry(t *testing.T, r *rig) {
+	t.Helper()
+	var unavailable float64
+	for _, lane := range []string{"small", "large"} {
+		unavailable += r.counter(t, "factorial_calculator_deliveries_total", lane, "unavailable")
+		if retry := r.counter(t, "factorial_calculator_deliveries_total", lane, "retry"); retry != 0 {
+			t.Errorf("%s lane: %v deliveries counted as retry (a failed attempt) for a dependency that did not answer", lane, retry)
+		}
+	}
+	if unavailable == 0 {
+		t.Error("no delivery counted as unavailable while a dependency did not answer")
 	}
 }

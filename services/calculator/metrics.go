@@ -23,13 +23,13 @@ type metrics struct {
 var published = []string{"computed", "failed", "progress", "deadletter"}
 
 // outcomes of a delivery, each a series from the start.
-var outcomes = []string{"done", "duplicate", "retry", "failed", "cancelled"}
+var outcomes = []string{"done", "duplicate", "retry", "unavailable", "failed", "cancelled"}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "factorial_calculator_deliveries_total",
-			Help: "Deliveries of factorial.requested by lane and outcome: done, duplicate (finished or being computed elsewhere), retry, failed, cancelled.",
+			Help: "Deliveries of factorial.requested by lane and outcome: done, duplicate (finished or being computed elsewhere), retry (an attempt failed), unavailable (the database or the object store did not answer: tried again, not an attempt), failed, cancelled.",
 		}, []string{"lane", "outcome"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "factorial_calculator_compute_seconds",

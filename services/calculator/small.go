@@ -68,7 +68,7 @@ func (w *worker) handleSmall(ctx context.Context, msgs []jetstream.Msg) {
 		w.log.Warn("claim a batch", "count", len(ns), "err", err)
 		w.releaseAbandoned(ctx, ns, claim, err)
 		for _, r := range reqs {
-			w.metrics.outcome(r.lane, "retry")
+			w.metrics.outcome(r.lane, "unavailable")
 			_ = r.msg.NakWithDelay(w.retryDelay)
 		}
 		return

@@ -71,6 +71,7 @@ func TestStorageDownIsNotAFailedAttempt(t *testing.T) {
 			t.Fatalf("%d with the store down: %s after %d attempts (%q), want pending or computing", n, rec.Status, rec.Attempts, rec.Error)
 		}
 	}
+	checkUnavailableNotRetry(t, r)
 	down.up.Store(true)
 	for _, n := range ns {
 		if rec := waitStatus(t, r.records, n, database.StatusDone); rec.Attempts != 1 {

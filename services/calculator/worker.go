@@ -221,7 +221,7 @@ func (w *worker) handleOne(ctx context.Context, lane events.Lane, m jetstream.Ms
 		// The database is down or slow: try again later; never mark anything failed for it.
 		log.Warn("claim", "err", err)
 		w.releaseAbandoned(ctx, []int64{n}, req.claim, err)
-		w.metrics.outcome(lane, "retry")
+		w.metrics.outcome(lane, "unavailable")
 		_ = m.NakWithDelay(w.retryDelay)
 		return
 	}
@@ -358,11 +358,11 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 		_ = req.msg.NakWithDelay(time.Second)
 	case errors.Is(err, errDatabaseUnavailable):
 		log.Warn("the database did not answer; not counted as an attempt, it will be tried again", "err", err)
-		w.metrics.outcome(req.lane, "retry")
+		w.metrics.outcome(req.lane, "unavailable")
 		_ = req.msg.NakWithDelay(w.retryDelay)
 	case errors.Is(err, errStorageUnavailable):
 		log.Warn("the object store did not answer; not counted as an attempt, it will be tried again", "err", err)
-		w.metrics.outcome(req.lane, "retry")
+		w.metrics.outcome(req.lane, "unavailable")
 		_ = req.msg.NakWithDelay(w.retryDelay)
 	default:
 		log.Warn("attempt failed; it will be tried again", "err", err)
