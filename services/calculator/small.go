@@ -243,29 +243,17 @@ func (w *worker) beatSmall(ctx context.Context, reqs []request) *smallBeat {
 		b.live[r.n] = r
 	}
 	claim := reqs[0].claim
-	ctx, cancel := context.WithCancel(ctx)
-	finished := make(chan struct{})
-	b.stop = func() { cancel(); <-finished }
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(w.beat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			b.mu.Lock()
-			for _, r := range b.live {
-				_ = r.msg.InProgress()
-			}
-			b.mu.Unlock()
-			if _, err := w.records.HeartbeatClaim(ctx, claim, w.now()); err != nil && ctx.Err() == nil {
-				w.log.Warn("record the heartbeat of a small batch", "claim", claim, "err", err)
-			}
+	b.stop = every(ctx, w.beat, func(ctx context.Context) bool {
+		b.mu.Lock()
+		for _, r := range b.live {
+			_ = r.msg.InProgress()
 		}
-	}()
+		b.mu.Unlock()
+		if _, err := w.records.HeartbeatClaim(ctx, claim, w.now()); err != nil && ctx.Err() == nil {
+			w.log.Warn("record the heartbeat of a small batch", "claim", claim, "err", err)
+		}
+		return true
+	})
 	return b
 }
 

@@ -333,7 +333,8 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	reason := publicReason(err)
-	if ctx.Err() != nil || errors.Is(err, errDatabaseUnavailable) || errors.Is(err, errStorageUnavailable) {
+	away := errors.Is(err, errDatabaseUnavailable) || errors.Is(err, errStorageUnavailable)
+	if ctx.Err() != nil || away {
 		reason = "" // shut down, or the database or the store is away: not failed
 	}
 	if rerr := w.records.Release(rctx, req.n, req.claim, reason, w.now()); rerr != nil && !errors.Is(rerr, database.ErrNotClaimed) {
@@ -356,12 +357,8 @@ func (w *worker) giveBack(ctx context.Context, req request, err error, log *slog
 		// The delay keeps it from going straight back to this replica's own pull request,
 		// which is being drained.
 		_ = req.msg.NakWithDelay(time.Second)
-	case errors.Is(err, errDatabaseUnavailable):
-		log.Warn("the database did not answer; not counted as an attempt, it will be tried again", "err", err)
-		w.metrics.outcome(req.lane, "unavailable")
-		_ = req.msg.NakWithDelay(w.retryDelay)
-	case errors.Is(err, errStorageUnavailable):
-		log.Warn("the object store did not answer; not counted as an attempt, it will be tried again", "err", err)
+	case away:
+		log.Warn("not counted as an attempt, it will be tried again", "err", err) // err names the database or the store
 		w.metrics.outcome(req.lane, "unavailable")
 		_ = req.msg.NakWithDelay(w.retryDelay)
 	default:
@@ -542,12 +539,33 @@ func (w *worker) compute(ctx context.Context, req request, log *slog.Logger) (da
 // is in progress every w.beat until stopped. If the claim was taken over, it calls lost,
 // which cancels the computation.
 func (w *worker) heartbeat(ctx context.Context, req request, progress *atomic.Uint64, lost func(error), log *slog.Logger) (stop func()) {
-	n := req.n
+	return every(ctx, w.beat, func(ctx context.Context) bool {
+		_ = req.msg.InProgress()
+		p := min(math.Float64frombits(progress.Load()), 0.999) // 1 is for done
+		at := w.now()
+		err := w.records.Heartbeat(ctx, req.n, req.claim, p, at)
+		if err == nil {
+			w.publishProgress(ctx, req.n, p, at, log)
+		}
+		switch {
+		case errors.Is(err, database.ErrNotClaimed):
+			lost(errLostClaim)
+			return false
+		case err != nil && ctx.Err() == nil:
+			log.Warn("record progress", "err", err)
+		}
+		return true
+	})
+}
+
+// every calls f every d, in a goroutine of its own, until f returns false or stop is called;
+// stop ends the context f is given and waits for the goroutine to end.
+func every(ctx context.Context, d time.Duration, f func(ctx context.Context) bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(w.beat)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -555,19 +573,8 @@ func (w *worker) heartbeat(ctx context.Context, req request, progress *atomic.Ui
 				return
 			case <-t.C:
 			}
-			_ = req.msg.InProgress()
-			p := min(math.Float64frombits(progress.Load()), 0.999) // 1 is for done
-			at := w.now()
-			err := w.records.Heartbeat(ctx, n, req.claim, p, at)
-			if err == nil {
-				w.publishProgress(ctx, n, p, at, log)
-			}
-			switch {
-			case errors.Is(err, database.ErrNotClaimed):
-				lost(errLostClaim)
+			if !f(ctx) {
 				return
-			case err != nil && ctx.Err() == nil:
-				log.Warn("record progress", "err", err)
 			}
 		}
 	}()
